@@ -1,0 +1,3 @@
+module github.com/kurmaos/kurma
+
+go 1.26
