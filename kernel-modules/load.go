@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -34,17 +35,25 @@ type LoadError struct {
 func (e *LoadError) Error() string { return "module " + e.Module + ": " + describe(e.Err) }
 func (e *LoadError) Unwrap() error { return e.Err }
 
-// Loader inserts modules of a tree with their dependencies. It remembers
-// what it loaded and what failed, so each module is tried once.
+// Loader inserts modules of a tree with their dependencies, concurrently
+// where they do not depend on each other (a driver's probe may sleep on
+// hardware). It remembers every module it tried, so each is tried once.
 type Loader struct {
 	ix *Index
 	// Params holds module parameters by module name ("opt=1 other=x").
 	Params map[string]string
 	// Insert puts a module file into the kernel; finit_module by default.
+	// It is called concurrently.
 	Insert func(path, params string) error
 
-	loaded map[string]bool
-	failed map[string]error
+	mu     sync.Mutex
+	loaded map[string]bool // in the kernel before the loader started
+	states map[string]*modState
+}
+
+type modState struct {
+	done chan struct{} // closed when res is final
+	res  Result
 }
 
 // NewLoader returns a loader for the index's tree that knows what the
@@ -56,7 +65,7 @@ func NewLoader(ix *Index, procModules string) (*Loader, error) {
 		Params: map[string]string{},
 		Insert: finitModule,
 		loaded: map[string]bool{},
-		failed: map[string]error{},
+		states: map[string]*modState{},
 	}
 	if procModules == "" {
 		return l, nil
@@ -75,99 +84,180 @@ func NewLoader(ix *Index, procModules string) (*Loader, error) {
 	return l, s.Err()
 }
 
-// Loaded reports whether the loader knows the module to be in the kernel.
+// Loaded reports whether the module is in the kernel: built in, there
+// before the loader started, or inserted by it.
 func (l *Loader) Loaded(name string) bool {
 	name = ModuleName(name)
-	return l.loaded[name] || l.ix.Builtin(name)
+	if l.ix.Builtin(name) {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.loaded[name] {
+		return true
+	}
+	st, ok := l.states[name]
+	if !ok {
+		return false
+	}
+	select {
+	case <-st.done:
+		return st.res.Err == nil
+	default:
+		return false
+	}
 }
 
-// Load inserts the module, or every provider of the alias, with their soft
-// and hard dependencies, and returns what happened to each module it
-// tried. For an alias, one provider loading is enough: the others' failures
-// are marked Alternative.
-func (l *Loader) Load(nameOrAlias string) []Result {
+// Tried reports whether the loader has tried the module, whatever came
+// of it.
+func (l *Loader) Tried(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.states[ModuleName(name)]
+	return ok
+}
+
+// Load is LoadAll of one name.
+func (l *Loader) Load(nameOrAlias string) []Result { return l.LoadAll([]string{nameOrAlias}) }
+
+// LoadAll inserts the modules, or every provider of each alias, with their
+// soft and hard dependencies, the names concurrently. It returns what
+// happened to each module this call tried first, in the order they
+// finished, and an error for each name that is no module or alias. For an
+// alias one provider loading is enough: the others' failures are marked
+// Alternative.
+func (l *Loader) LoadAll(names []string) []Result {
+	c := &collector{}
+	var wg sync.WaitGroup
+	for _, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.load(n, c)
+		}()
+	}
+	wg.Wait()
+	return c.results
+}
+
+// collector gathers the results of one LoadAll call.
+type collector struct {
+	mu      sync.Mutex
+	results []Result
+}
+
+func (c *collector) add(r Result) {
+	c.mu.Lock()
+	c.results = append(c.results, r)
+	c.mu.Unlock()
+}
+
+func (c *collector) markAlternatives(mods []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.results {
+		if c.results[i].Err != nil && indexOf(mods, c.results[i].Module) >= 0 {
+			c.results[i].Alternative = true
+		}
+	}
+}
+
+// load loads a name or every provider of an alias.
+func (l *Loader) load(nameOrAlias string, c *collector) {
 	mods, err := l.ix.Lookup(nameOrAlias)
 	if err != nil {
-		return []Result{{Module: nameOrAlias, Err: &LoadError{Module: nameOrAlias, Err: err}}}
+		c.add(Result{Module: nameOrAlias, Err: &LoadError{Module: nameOrAlias, Err: err}})
+		return
 	}
-	var results []Result
-	ok := false
+	var wg sync.WaitGroup
 	for _, m := range mods {
-		rs := l.loadModule(m)
-		results = append(results, rs...)
-		if l.Loaded(m) {
-			ok = true
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.module(m, c)
+		}()
 	}
-	if ok && len(mods) > 1 {
-		for i := range results {
-			if results[i].Err != nil {
-				results[i].Alternative = true
+	wg.Wait()
+	if len(mods) > 1 {
+		for _, m := range mods {
+			if l.Loaded(m) {
+				c.markAlternatives(mods)
+				break
 			}
 		}
 	}
-	return results
 }
 
-func (l *Loader) loadModule(name string) []Result {
-	if l.Loaded(name) {
-		return []Result{{Module: name, Already: true}}
+// module loads one module once: its soft dependencies, its hard ones,
+// then itself. Concurrent callers for the same module wait for the first.
+func (l *Loader) module(name string, c *collector) Result {
+	l.mu.Lock()
+	st, seen := l.states[name]
+	if !seen {
+		st = &modState{done: make(chan struct{})}
+		l.states[name] = st
 	}
-	var results []Result
+	already := l.loaded[name] || l.ix.Builtin(name)
+	l.mu.Unlock()
+	if seen {
+		<-st.done
+		return st.res
+	}
+	st.res = l.resolve(name, already, c)
+	close(st.done)
+	c.add(st.res)
+	return st.res
+}
+
+func (l *Loader) resolve(name string, already bool, c *collector) Result {
+	if already {
+		return Result{Module: name, Already: true}
+	}
+	// Order checks the whole dependency graph first: a cycle would make
+	// module wait for itself.
+	if _, err := l.ix.Order(name); err != nil {
+		return Result{Module: name, Err: &LoadError{Module: name, Err: err}}
+	}
+	// A soft dependency that fails does not stop the module: the kernel
+	// may manage without it, and its failure is reported on its own.
 	for _, s := range l.ix.SoftDeps(name) {
-		// A soft dependency that fails does not stop the module: the
-		// kernel may manage without it, and its failure is reported.
-		results = append(results, l.Load(s)...)
+		l.load(s, c)
 	}
-	order, err := l.ix.Order(name)
-	if err != nil {
-		return append(results, Result{Module: name, Err: &LoadError{Module: name, Err: err}})
-	}
-	for _, m := range order {
-		if l.Loaded(m) {
-			continue
-		}
-		if err, ok := l.failed[m]; ok {
-			results = append(results, Result{Module: m, Err: err})
-			break
-		}
-		r := l.insert(m)
-		results = append(results, r)
-		if r.Err != nil {
-			// Everything after m in the order needs it, directly or not.
-			for _, after := range order[indexOf(order, m)+1:] {
-				if !l.Loaded(after) {
-					l.failed[after] = &LoadError{Module: after, Err: fmt.Errorf("needs %s, which failed", m)}
-				}
+	var wg sync.WaitGroup
+	deps := l.ix.deps[name]
+	errs := make([]error, len(deps))
+	for i, d := range deps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := l.module(d, c); r.Err != nil {
+				errs[i] = fmt.Errorf("needs %s, which failed", d)
 			}
-			if m != name {
-				results = append(results, Result{Module: name, Err: l.failed[name]})
-			}
-			break
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return Result{Module: name, Err: &LoadError{Module: name, Err: err}}
 		}
 	}
-	return results
+	return l.insert(name)
 }
 
 func (l *Loader) insert(name string) Result {
 	path, ok := l.ix.Path(name)
 	if !ok {
-		err := &LoadError{Module: name, Err: ErrUnknownModule}
-		l.failed[name] = err
-		return Result{Module: name, Err: err}
+		return Result{Module: name, Err: &LoadError{Module: name, Err: ErrUnknownModule}}
 	}
 	start := time.Now()
 	err := l.Insert(path, l.Params[name])
 	r := Result{Module: name, Took: time.Since(start)}
 	switch {
 	case err == nil:
-		l.loaded[name] = true
 	case errors.Is(err, errExist):
-		l.loaded[name] = true
 		r.Already = true
 	default:
 		r.Err = &LoadError{Module: name, Err: err}
-		l.failed[name] = r.Err
 	}
 	return r
 }

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -13,12 +15,15 @@ import (
 // fakeKernel stands in for finit_module: it records what was inserted and
 // refuses the modules in fail with their errno.
 type fakeKernel struct {
+	mu       sync.Mutex
 	inserted []string
 	params   map[string]string
 	fail     map[string]error
 }
 
 func (k *fakeKernel) insert(path, params string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	name := ModuleName(path)
 	if err, ok := k.fail[name]; ok {
 		return err
@@ -58,17 +63,31 @@ func TestLoadInsertsDependenciesFirst(t *testing.T) {
 		t.Fatalf("errors: %v", e)
 	}
 	want := []string{"net_failover", "failover", "virtio_ring", "virtio", "virtio_net"}
-	if !sameSet(k.inserted, want) || k.inserted[len(k.inserted)-1] != "virtio_net" {
-		t.Errorf("inserted %v, want %v with virtio_net last", k.inserted, want)
+	if !sameSet(k.inserted, want) {
+		t.Errorf("inserted %v, want %v", k.inserted, want)
+	}
+	// Each module went in after the modules it needs.
+	pos := map[string]int{}
+	for i, m := range k.inserted {
+		pos[m] = i
+	}
+	for _, m := range k.inserted {
+		for _, d := range l.ix.deps[m] {
+			if pos[d] > pos[m] {
+				t.Errorf("inserted %v: %s before its dependency %s", k.inserted, m, d)
+			}
+		}
 	}
 	if k.params["virtio_net"] != "napi_tx=1" {
 		t.Errorf("params = %q", k.params["virtio_net"])
 	}
-	// Loading again inserts nothing.
+	// Loading again inserts nothing and reports nothing new.
 	k.inserted = nil
-	rs := l.Load("virtio_net")
-	if len(k.inserted) != 0 || len(rs) != 1 || !rs[0].Already {
+	if rs := l.Load("virtio_net"); len(k.inserted) != 0 || len(rs) != 0 {
 		t.Errorf("second load inserted %v, results %+v", k.inserted, rs)
+	}
+	if !l.Loaded("virtio_net") || !l.Loaded("failover") {
+		t.Error("Loaded does not know what the loader inserted")
 	}
 }
 
@@ -93,24 +112,31 @@ func TestLoadSoftDependencyAlternatives(t *testing.T) {
 
 func TestLoadFailureNamesModuleAndErrno(t *testing.T) {
 	l, k := newTestLoader(t, map[string]error{"failover": unix.ENOEXEC})
-	got := errs(l.Load("virtio_net"))
+	rs := l.Load("virtio_net")
+	got := errs(rs)
+	sort.Strings(got)
 	want := []string{
 		"module failover: ENOEXEC (exec format error)",
-		"module virtio_net: needs failover, which failed",
+		"module net_failover: needs failover, which failed",
+		"module virtio_net: needs net_failover, which failed",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("errors = %q, want %q", got, want)
 	}
-	if contains(k.inserted, "virtio_net") {
-		t.Error("virtio_net was inserted although a dependency failed")
+	if contains(k.inserted, "virtio_net") || contains(k.inserted, "net_failover") {
+		t.Errorf("inserted %v although a dependency failed", k.inserted)
 	}
 	var le *LoadError
-	for _, r := range l.Load("virtio_net") {
-		if errors.As(r.Err, &le) && le.Module == "failover" && errors.Is(r.Err, unix.ENOEXEC) {
-			return
-		}
+	found := false
+	for _, r := range rs {
+		found = found || errors.As(r.Err, &le) && le.Module == "failover" && errors.Is(r.Err, unix.ENOEXEC)
 	}
-	t.Error("a second load does not report the failed dependency's errno")
+	if !found {
+		t.Error("the errno is not reachable with errors.Is")
+	}
+	if l.Loaded("virtio_net") {
+		t.Error("Loaded(virtio_net) after its dependency failed")
+	}
 }
 
 func TestLoadExistingModuleIsSuccess(t *testing.T) {
@@ -141,5 +167,25 @@ func TestNewLoaderReadsProcModules(t *testing.T) {
 	l.Load("virtio_net")
 	if contains(k.inserted, "virtio") || contains(k.inserted, "virtio_ring") {
 		t.Errorf("inserted %v, which includes modules /proc/modules lists", k.inserted)
+	}
+}
+
+func TestLoadAllConcurrentSharesDependencies(t *testing.T) {
+	l, k := newTestLoader(t, nil)
+	rs := l.LoadAll([]string{"virtio_net", "net_failover", "failover", "ext4", "e1000", "crc32c"})
+	if e := errs(rs); e != nil {
+		t.Fatalf("errors: %v", e)
+	}
+	seen := map[string]int{}
+	for _, m := range k.inserted {
+		seen[m]++
+	}
+	for m, n := range seen {
+		if n != 1 {
+			t.Errorf("%s inserted %d times", m, n)
+		}
+	}
+	if len(rs) != len(k.inserted) {
+		t.Errorf("%d results for %d insertions: %+v", len(rs), len(k.inserted), rs)
 	}
 }

@@ -18,16 +18,18 @@ var profileFS embed.FS
 var ErrUnknownProfile = errors.New("unknown module profile")
 
 // A Profile is the set of modules one environment (QEMU, bare metal, a
-// cloud) needs. Load modules are inserted at every boot, in order; Match
-// modules are shipped in the image and inserted only when a device present
-// at boot has a modalias that one of their aliases matches (cold plug).
-// Entries are module names or aliases; dependencies, hard and soft, come
-// from the module tree's index.
+// cloud) needs. Load modules are inserted at every boot; Match modules are
+// inserted only when a device present at boot has a modalias that one of
+// their aliases matches (cold plug); Ship modules are only shipped, for
+// loading on demand (a filesystem by its fs-TYPE alias when it is
+// mounted). Entries are module names (Load also takes aliases);
+// dependencies, hard and soft, come from the module tree's index.
 type Profile struct {
 	Name        string   `yaml:"-"`
 	Description string   `yaml:"description"`
 	Load        []string `yaml:"load"`
 	Match       []string `yaml:"match"`
+	Ship        []string `yaml:"ship"`
 }
 
 // LoadProfile returns the named profile built into Kurma.
@@ -66,10 +68,12 @@ func ProfileNames() []string {
 }
 
 // Modules returns every module the profile can insert with the index's
-// tree: the closure of its Load and Match entries. A name the tree does
+// tree: the closure of its Load, Match and Ship entries. A name the tree does
 // not have is an error: the image would miss a driver.
 func (p *Profile) Modules(ix *Index) ([]string, error) {
-	mods, err := ix.Closure(append(append([]string{}, p.Load...), p.Match...)...)
+	var all []string
+	all = append(append(append(all, p.Load...), p.Match...), p.Ship...)
+	mods, err := ix.Closure(all...)
 	if err != nil {
 		return nil, fmt.Errorf("module profile %s: %w", p.Name, err)
 	}

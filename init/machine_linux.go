@@ -1,0 +1,257 @@
+package boot
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	kmod "github.com/kurmaos/kurma/kernel-modules"
+)
+
+// envTimeline carries the boot timeline across the exec that follows
+// switch_root, with the boot clock at the moment of the exec.
+const envTimeline = "KURMA_BOOT_TIMELINE"
+
+const bootLog = "/run/kurma/boot.log"
+
+// Machine is the state of the booting system, shared by the phases.
+type Machine struct {
+	log      *Logger
+	reaper   *reaper
+	cmdline  Cmdline
+	release  map[string]string
+	timeline []Step
+
+	// onSignal is what SIGINT (ctrl-alt-del) and SIGTERM do.
+	onSignal    Action
+	gracePeriod time.Duration
+	// failPhase names a phase to fail on purpose (kurma.test.fail-phase).
+	failPhase     string
+	modLoader     *kmod.Loader // from the modules phase, for modprobe
+	shutdownOnce  sync.Once
+	shutdownHooks []func()
+}
+
+// Main is PID 1. It never returns: the kernel panics if init exits.
+func Main() {
+	if len(os.Args) > 1 && os.Args[1] == pivotCheckArg {
+		os.Exit(pivotCheck())
+	}
+	if os.Getpid() != 1 {
+		fmt.Fprintln(os.Stderr, "kurma-init: this is the init of the Kurma OS and runs only as PID 1; on a Linux host, run the runtime with `kurma daemon`")
+		os.Exit(2)
+	}
+	m := &Machine{
+		log:         NewLogger(os.Stdout),
+		reaper:      newReaper(),
+		cmdline:     Cmdline{},
+		onSignal:    Reboot,
+		gracePeriod: 10 * time.Second,
+	}
+	unix.Umask(0o022)
+	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	os.Setenv("HOME", "/")
+	m.handleSignals()
+	m.boot(context.Background())
+	for {
+		time.Sleep(time.Hour) // signals and the phases' goroutines run the machine now
+	}
+}
+
+// phases is the boot sequence, top to bottom.
+func (m *Machine) phases() []Phase {
+	return []Phase{
+		{Name: "early", Essential: true, Run: m.early},
+		{Name: "switch-root", Essential: true, Run: m.switchRoot},
+		{Name: "config", Essential: false, Run: m.config},
+		{Name: "modules", Essential: false, Run: m.modules},
+		{Name: "cgroups", Essential: true, Run: m.cgroups},
+	}
+}
+
+func (m *Machine) boot(ctx context.Context) {
+	phases := m.phases()
+	if m.resume() {
+		// early and switch-root ran in the process that exec'd us.
+		phases = phases[2:]
+	}
+	failed, err := m.runPhases(ctx, phases)
+	if failed != nil {
+		m.emergency(failed, err)
+		return
+	}
+	m.ready()
+}
+
+func (m *Machine) runPhases(ctx context.Context, phases []Phase) (*Phase, error) {
+	return runPhases(ctx, m.log, &m.timeline, phases, func() string { return m.failPhase })
+}
+
+// early mounts the API filesystems and starts logging to the kernel log
+// and the boot log.
+func (m *Machine) early(context.Context) error {
+	if err := mountEarly(); err != nil {
+		return err
+	}
+	m.attachLogs()
+	return nil
+}
+
+// attachLogs opens /dev/kmsg and the boot log, and reads the command line.
+func (m *Machine) attachLogs() {
+	m.cmdline = ReadCmdline()
+	m.log.SetDebug(m.cmdline.Bool("kurma.debug"))
+	m.failPhase = m.cmdline["kurma.test.fail-phase"]
+	// Without this the kernel drops all but 10 of our lines every 5 s.
+	_ = os.WriteFile("/proc/sys/kernel/printk_devkmsg", []byte("on\n"), 0) // older kernels rate-limit; messages still reach the console
+	if kmsg, err := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0); err == nil {
+		m.log.AttachKmsg(kmsg)
+	} else {
+		m.log.Warnf("no kernel log: %v", err)
+	}
+	if err := os.MkdirAll("/run/kurma", 0o755); err == nil {
+		f, err := os.OpenFile(bootLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err == nil {
+			err = m.log.AttachFile(f)
+		}
+		if err != nil {
+			m.log.Warnf("no boot log: %v", err)
+		}
+	}
+}
+
+// switchRoot moves the system from the initramfs onto a tmpfs and exec's
+// /init there; the new process resumes after this phase.
+func (m *Machine) switchRoot(context.Context) error {
+	if !onInitramfs() {
+		m.log.Infof("switch-root: / is not the initramfs, staying on it")
+		return nil
+	}
+	if rootfsIsTmpfs() {
+		return bindRootfs()
+	}
+	start := bootClock()
+	if err := moveToTmpfs(); err != nil {
+		return err
+	}
+	state, err := json.Marshal(resumeState{
+		Timeline: append(m.timeline, Step{Name: "switch-root", Essential: true}),
+		Start:    start,
+		Exec:     bootClock(),
+	})
+	if err != nil {
+		return err
+	}
+	env := append(os.Environ(), envTimeline+"="+string(state))
+	err = syscall.Exec("/init", os.Args, env)
+	return fmt.Errorf("exec /init in the new root: %w", err)
+}
+
+type resumeState struct {
+	Timeline []Step
+	Start    time.Duration // boot clock when switch-root began
+	Exec     time.Duration // boot clock at the exec
+}
+
+// resume picks up the timeline after the exec that follows switch_root;
+// it reports whether there was one.
+func (m *Machine) resume() bool {
+	s := os.Getenv(envTimeline)
+	if s == "" {
+		return false
+	}
+	os.Unsetenv(envTimeline)
+	var st resumeState
+	if err := json.Unmarshal([]byte(s), &st); err != nil || len(st.Timeline) == 0 {
+		m.log.Warnf("boot timeline lost across switch-root: %v", err)
+		m.attachLogs()
+		return true
+	}
+	m.timeline = st.Timeline
+	// switch-root took from its start to now, the exec included.
+	m.timeline[len(m.timeline)-1].Took = bootClock() - st.Start
+	m.attachLogs()
+	m.log.Debugf("exec after switch-root took %s", ms(bootClock()-st.Exec))
+	return true
+}
+
+// config reads what this issue's phases need: the build's release facts
+// and the command line's kurma.shutdown.
+func (m *Machine) config(context.Context) error {
+	m.release = readRelease("/etc/kurma/release")
+	if s, ok := m.cmdline["kurma.shutdown"]; ok {
+		a, err := ParseAction(s)
+		if err != nil {
+			return fmt.Errorf("cmdline: kurma.shutdown: %w", err)
+		}
+		m.onSignal = a
+	}
+	return nil
+}
+
+func (m *Machine) cgroups(context.Context) error {
+	enabled, err := mountCgroups()
+	if err != nil {
+		return err
+	}
+	m.log.Debugf("cgroup v2 controllers: %s", strings.Join(enabled, " "))
+	return nil
+}
+
+// emergency is where the boot stops when an essential phase fails: the
+// console says what failed, and the machine stays up (PID 1 never exits)
+// until it is shut down.
+func (m *Machine) emergency(p *Phase, err error) {
+	m.log.Errorf("emergency mode: essential phase %s failed: %v", p.Name, err)
+	if m.log.debugOn() {
+		m.debugDump()
+	}
+	m.printTimeline()
+	m.log.Errorf("emergency mode: the boot stopped; ctrl-alt-del or SIGTERM will %s the machine", m.onSignal)
+}
+
+func (m *Machine) ready() {
+	if m.log.debugOn() {
+		m.debugDump()
+	}
+	m.printTimeline()
+	m.log.Infof("ready")
+}
+
+func (m *Machine) printTimeline() {
+	for _, l := range formatTimeline(m.timeline, bootClock()) {
+		m.log.Infof("%s", l)
+	}
+}
+
+// bootClock is the time since the kernel started (CLOCK_BOOTTIME, the
+// clock of /proc/uptime).
+func bootClock() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
+
+// readRelease reads a key=value file such as /etc/kurma/release.
+func readRelease(path string) map[string]string {
+	out := map[string]string{}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && !strings.HasPrefix(k, "#") {
+			out[k] = strings.Trim(v, `"`)
+		}
+	}
+	return out
+}
