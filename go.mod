@@ -6,6 +6,7 @@ require (
 	github.com/ProtonMail/go-crypto v1.5.2
 	github.com/appc/spec v0.8.11
 	github.com/ulikunitz/xz v0.5.17
+	golang.org/x/net v0.48.0
 	golang.org/x/sys v0.50.0
 )
 
@@ -16,6 +17,5 @@ require (
 	github.com/spf13/pflag v1.1.0 // indirect
 	go4.org v0.0.0-20260112195520-a5071408f32f // indirect
 	golang.org/x/crypto v0.46.0 // indirect
-	golang.org/x/net v0.48.0 // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
 )

@@ -84,3 +84,32 @@ func goarm() string {
 	}
 	return ""
 }
+
+// HasPrefix reports whether an image name is under a name prefix, at a
+// path boundary: "example.com/app" is under "example.com" and
+// "example.com/app" but not under "example.com/ap". The prefix "*" holds
+// every name.
+func HasPrefix(name, prefix string) bool {
+	prefix = strings.TrimSuffix(prefix, "/")
+	return prefix == "*" || name == prefix || strings.HasPrefix(name, prefix+"/")
+}
+
+// LabelsMatch reports whether an image has the wanted labels. A version
+// of "latest" (or empty) matches any version; an image without an os or
+// arch label matches any os or arch, since it does not depend on them.
+func LabelsMatch(m *schema.ImageManifest, want types.Labels) bool {
+	for _, l := range want {
+		n := l.Name.String()
+		if n == "version" && (l.Value == "" || l.Value == "latest") {
+			continue
+		}
+		v, ok := m.GetLabel(n)
+		if !ok && (n == "os" || n == "arch") {
+			continue
+		}
+		if !ok || v != l.Value {
+			return false
+		}
+	}
+	return true
+}
