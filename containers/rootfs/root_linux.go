@@ -113,6 +113,11 @@ func (r *Root) create(h *tar.Header, body io.Reader) error {
 		r.dirs[""] = r.meta(h)
 		return nil
 	}
+	if h.Typeflag == tar.TypeChar && h.Devmajor == 0 && h.Devminor == 0 {
+		// An overlayfs whiteout: it would hide files of lower layers
+		// when stacked, but not when copied.
+		return &NameError{name, "is a 0/0 character device (an overlayfs whiteout)"}
+	}
 	if h.Typeflag == tar.TypeChar || h.Typeflag == tar.TypeBlock {
 		switch r.opts.Devices {
 		case DevicesSkip:

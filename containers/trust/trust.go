@@ -74,6 +74,11 @@ func (s *Store) Add(prefix string, armored []byte) (string, error) {
 	if len(armored) > maxKeyBytes {
 		return "", fmt.Errorf("trust: key of %d bytes is over the limit of %d", len(armored), maxKeyBytes)
 	}
+	// The reader stops after the first armored block: count them, so that
+	// what is stored is exactly what was checked.
+	if n := bytes.Count(armored, []byte("-----BEGIN ")); n != 1 {
+		return "", fmt.Errorf("trust: the data holds %d armored blocks, want one public key", n)
+	}
 	ents, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(armored))
 	if err != nil {
 		return "", fmt.Errorf("trust: read key: %w", err)
