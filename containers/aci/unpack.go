@@ -232,10 +232,13 @@ func readManifest(tr *tar.Reader, h *tar.Header, lim Limits) (*schema.ImageManif
 	return m, data, nil
 }
 
-// capReader fails once more than limit bytes have been read.
+// capReader fails once more than limit bytes have been read, or when its
+// source stops making progress (a decompressor answering 0, nil forever
+// would otherwise spin io.ReadFull).
 type capReader struct {
 	r           io.Reader
 	left, limit int64
+	idle        int
 }
 
 func (c *capReader) Read(p []byte) (int, error) {
@@ -252,6 +255,13 @@ func (c *capReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.r.Read(p)
 	c.left -= int64(n)
+	if n == 0 && err == nil {
+		if c.idle++; c.idle > 100 {
+			return 0, io.ErrNoProgress
+		}
+	} else {
+		c.idle = 0
+	}
 	return n, err
 }
 
