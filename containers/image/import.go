@@ -14,6 +14,7 @@ import (
 	"github.com/appc/spec/schema"
 
 	"github.com/kurmaos/kurma/containers/aci"
+	"github.com/kurmaos/kurma/containers/atomicfile"
 	"github.com/kurmaos/kurma/containers/rootfs"
 )
 
@@ -88,10 +89,10 @@ func (s *Store) importImage(ctx context.Context, r io.Reader, opts ImportOptions
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileSync(filepath.Join(staging, "manifest"), res.ManifestJSON); err != nil {
+	if err := atomicfile.Write(filepath.Join(staging, "manifest"), res.ManifestJSON, 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeFileSync(filepath.Join(staging, "info.json"), infoJSON); err != nil {
+	if err := atomicfile.Write(filepath.Join(staging, "info.json"), infoJSON, 0o600); err != nil {
 		return nil, err
 	}
 	if err := syncTree(staging); err != nil {

@@ -53,6 +53,20 @@ func tree(t *testing.T, dir string) string {
 	return strings.Join(lines, "\n")
 }
 
+// layerNames lists the layers of an image by short name, lowest first.
+func layerNames(t *testing.T, s *image.Store, id string) string {
+	t.Helper()
+	layers, err := s.Layers(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range layers {
+		names = append(names, strings.TrimPrefix(l.Image.Name(), "example.com/"))
+	}
+	return strings.Join(names, ",")
+}
+
 func file(name, body string) acitest.Entry { return acitest.File("rootfs/"+name, body) }
 
 func TestRenderOrder(t *testing.T) {
@@ -62,15 +76,7 @@ func TestRenderOrder(t *testing.T) {
 	mustImport(t, s, withDeps("example.com/c", []string{"example.com/d"}, file("who", "c"), file("bc", "c")))
 	a := mustImport(t, s, withDeps("example.com/a", []string{"example.com/b", "example.com/c"}, file("who", "a")))
 
-	layers, err := s.Layers(context.Background(), a.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var order []string
-	for _, l := range layers {
-		order = append(order, strings.TrimPrefix(l.Image.Name(), "example.com/"))
-	}
-	if got := strings.Join(order, ","); got != "b,d,c,a" {
+	if got := layerNames(t, s, a.ID); got != "b,d,c,a" {
 		t.Errorf("layers = %s, want b,d,c,a (ace.md: the order of override is B, D, C, A)", got)
 	}
 	dest := filepath.Join(t.TempDir(), "rootfs")
@@ -93,15 +99,7 @@ func TestDiamond(t *testing.T) {
 	mustImport(t, s, withDeps("example.com/b", []string{"example.com/d"}))
 	mustImport(t, s, withDeps("example.com/c", []string{"example.com/d"}))
 	a := mustImport(t, s, withDeps("example.com/a", []string{"example.com/b", "example.com/c"}))
-	layers, err := s.Layers(context.Background(), a.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var order []string
-	for _, l := range layers {
-		order = append(order, strings.TrimPrefix(l.Image.Name(), "example.com/"))
-	}
-	if got := strings.Join(order, ","); got != "d,b,d,c,a" {
+	if got := layerNames(t, s, a.ID); got != "d,b,d,c,a" {
 		t.Errorf("layers = %s, want d,b,d,c,a", got)
 	}
 	lowers, err := s.Lowers(context.Background(), a.ID)

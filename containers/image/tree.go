@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/kurmaos/kurma/containers/atomicfile"
 )
 
 // Tree returns a directory holding the root filesystem of image id with
@@ -57,7 +59,7 @@ func (s *Store) renderTree(ctx context.Context, layers []Layer, final string) er
 	for _, l := range layers {
 		ids = append(ids, l.Image.ID)
 	}
-	if err := writeFileSync(filepath.Join(tmp, "layers"), []byte(strings.Join(ids, "\n")+"\n")); err != nil {
+	if err := atomicfile.Write(filepath.Join(tmp, "layers"), []byte(strings.Join(ids, "\n")+"\n"), 0o600); err != nil {
 		return err
 	}
 	if err := syncTree(tmp); err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/appc/spec/schema/types"
 
 	"github.com/kurmaos/kurma/containers/aci"
+	"github.com/kurmaos/kurma/containers/atomicfile"
 )
 
 // Errors of the trust store, for errors.Is.
@@ -96,7 +97,7 @@ func (s *Store) Add(prefix string, armored []byte) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("trust: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(dir, fp), armored); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, fp), armored, 0o600); err != nil {
 		return "", fmt.Errorf("trust: %w", err)
 	}
 	return fp, nil
@@ -174,32 +175,4 @@ func (s *Store) Verify(name string, signed, signature io.Reader) (*openpgp.Entit
 		return nil, fmt.Errorf("%w for %s: %v", ErrBadSignature, name, err)
 	}
 	return signer, nil
-}
-
-func writeAtomic(name string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // after the rename, there is nothing to remove
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), name); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(name))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -22,6 +23,20 @@ type Hostile struct {
 	// returned error wraps.
 	Want string
 	Is   error
+}
+
+// Refused says what is wrong with err as the answer to this image: ""
+// when it is an error that says what it should.
+func (h Hostile) Refused(err error) string {
+	switch {
+	case err == nil:
+		return "the image was accepted, want an error"
+	case h.Want != "" && !strings.Contains(err.Error(), h.Want):
+		return fmt.Sprintf("error %q does not say %q", err, h.Want)
+	case h.Is != nil && !errors.Is(err, h.Is):
+		return fmt.Sprintf("error %q is not %q", err, h.Is)
+	}
+	return ""
 }
 
 // HostileImages is the table of THREATS.md section A as archives. outside

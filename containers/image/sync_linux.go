@@ -5,25 +5,9 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
-)
 
-// writeFileSync writes a file inside a directory that is not yet visible
-// (it is renamed into place once complete) and syncs it.
-func writeFileSync(name string, data []byte) error {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
+	"github.com/kurmaos/kurma/containers/atomicfile"
+)
 
 // syncTree makes everything written under dir durable: one syncfs(2) of
 // its filesystem rather than an fsync of every extracted file.
@@ -39,24 +23,14 @@ func syncTree(dir string) error {
 	return nil
 }
 
-// syncDir makes a rename or removal in dir durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
-}
-
 // renameDurably moves a complete directory into place and syncs both
 // parents.
 func renameDurably(from, to string) error {
 	if err := os.Rename(from, to); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(to)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(to)); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(from))
+	return atomicfile.SyncDir(filepath.Dir(from))
 }
