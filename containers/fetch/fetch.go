@@ -181,15 +181,17 @@ func (f *Fetcher) FetchFile(ctx context.Context, path string, opts Options) (*Do
 		return nil, fmt.Errorf("fetch: %w", err)
 	}
 	d := &Download{File: file, Source: path}
-	var sig io.ReadCloser
+	var sig io.Reader
 	if opts.Insecure&InsecureSkipSignature == 0 {
-		if sig, err = os.Open(path + ".asc"); err != nil {
+		asc, err := os.Open(path + ".asc")
+		if err != nil {
 			file.Close()
 			return nil, fmt.Errorf("fetch %s: signature: %w (or skip the check with the insecure option)", path, err)
 		}
-		defer sig.Close()
+		defer asc.Close()
+		sig = io.LimitReader(asc, maxSigBytes)
 	}
-	if err := f.check(ctx, d, "", nil, io.LimitReader(sig, maxSigBytes), sig != nil); err != nil {
+	if err := f.check(ctx, d, "", nil, sig); err != nil {
 		file.Close()
 		return nil, fmt.Errorf("fetch %s: %w", path, err)
 	}
@@ -278,7 +280,7 @@ func (f *Fetcher) download(ctx context.Context, aciURL, ascURL *url.URL, name st
 		}
 		sig = strings.NewReader(buf.String())
 	}
-	if err := f.check(ctx, d, name, labels, sig, sig != nil); err != nil {
+	if err := f.check(ctx, d, name, labels, sig); err != nil {
 		tmp.Close()
 		return nil, err
 	}
@@ -286,8 +288,9 @@ func (f *Fetcher) download(ctx context.Context, aciURL, ascURL *url.URL, name st
 }
 
 // check reads the manifest of d.File, matches it against the name and
-// labels asked for (if any), and verifies the signature.
-func (f *Fetcher) check(ctx context.Context, d *Download, name string, labels types.Labels, sig io.Reader, verify bool) error {
+// labels asked for (if any), and verifies the signature sig unless it is
+// nil (the insecure option).
+func (f *Fetcher) check(ctx context.Context, d *Download, name string, labels types.Labels, sig io.Reader) error {
 	m, err := f.manifest(ctx, d.File)
 	if err != nil {
 		return err
@@ -299,7 +302,7 @@ func (f *Fetcher) check(ctx context.Context, d *Download, name string, labels ty
 		return fmt.Errorf("image labels %v do not match %v", m.Labels, labels)
 	}
 	d.Name = m.Name.String()
-	if verify {
+	if sig != nil {
 		signer, err := f.cfg.Trust.Verify(d.Name, d.File, sig)
 		if err != nil {
 			return err

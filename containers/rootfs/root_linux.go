@@ -254,7 +254,7 @@ func (r *Root) clear(pfd int, name, base string, wantDir bool) (bool, error) {
 		if wantDir {
 			return true, nil
 		}
-		r.forgetDirs(name)
+		r.forgetDir(name)
 		if err := removeAt(pfd, base); err != nil {
 			return false, &os.PathError{Op: "replace directory", Path: name, Err: err}
 		}
@@ -266,14 +266,13 @@ func (r *Root) clear(pfd int, name, base string, wantDir bool) (bool, error) {
 	return false, nil
 }
 
-// forgetDirs drops the recorded metadata of a directory being removed and
-// of everything under it.
-func (r *Root) forgetDirs(name string) {
-	for d := range r.dirs {
-		if d == name || strings.HasPrefix(d, name+"/") {
-			delete(r.dirs, d)
-		}
-	}
+// forgetDir drops the recorded metadata of a directory being replaced.
+// That of its descendants stays: at Close their paths are gone or were
+// made again by later entries of the same archive, whose author chose both
+// (so nothing is gained by a scan, which a hostile archive could make
+// quadratic).
+func (r *Root) forgetDir(name string) {
+	delete(r.dirs, name)
 }
 
 func (r *Root) mkdir(pfd int, name, base string, h *tar.Header) error {
