@@ -183,3 +183,30 @@ func TestBuildErrors(t *testing.T) {
 		t.Error("an unknown compression was accepted")
 	}
 }
+
+// TestReproducibleWithTheDebianKernel builds the qemu profile's initrd
+// from the kernel scripts/setup fetched twice, from two copies of the init
+// binary with different times, and compares the bytes.
+func TestReproducibleWithTheDebianKernel(t *testing.T) {
+	trees, _ := filepath.Glob("../build/kernel/*/lib/modules/*")
+	if len(trees) == 0 {
+		t.Skip("no kernel in build/kernel: run scripts/setup")
+	}
+	p, err := kmod.LoadProfile("qemu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := testSpec(t)
+	spec.ModuleTree, spec.KernelRelease, spec.Profile = trees[0], filepath.Base(trees[0]), p
+	first := build(t, spec)
+	data, _ := os.ReadFile(spec.Init)
+	spec.Init = filepath.Join(t.TempDir(), "init")
+	os.WriteFile(spec.Init, data, 0o700)
+	if !bytes.Equal(first, build(t, spec)) {
+		t.Fatal("two builds of the qemu initrd differ")
+	}
+	recs := readArchive(t, first)
+	if _, ok := recs["lib/modules/"+spec.KernelRelease+"/kernel/drivers/net/virtio_net.ko"]; !ok {
+		t.Error("the qemu initrd has no virtio_net")
+	}
+}
