@@ -128,16 +128,22 @@ func (l *Loader) Load(nameOrAlias string) []Result { return l.LoadAll([]string{n
 // Alternative.
 func (l *Loader) LoadAll(names []string) []Result {
 	c := &collector{}
+	concurrently(names, func(_ int, n string) { l.load(n, c) })
+	return c.results
+}
+
+// concurrently calls fn for each item in its own goroutine and waits for
+// them all.
+func concurrently(items []string, fn func(i int, item string)) {
 	var wg sync.WaitGroup
-	for _, n := range names {
+	for i, item := range items {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l.load(n, c)
+			fn(i, item)
 		}()
 	}
 	wg.Wait()
-	return c.results
 }
 
 // collector gathers the results of one LoadAll call.
@@ -169,15 +175,7 @@ func (l *Loader) load(nameOrAlias string, c *collector) {
 		c.add(Result{Module: nameOrAlias, Err: &LoadError{Module: nameOrAlias, Err: err}})
 		return
 	}
-	var wg sync.WaitGroup
-	for _, m := range mods {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l.module(m, c)
-		}()
-	}
-	wg.Wait()
+	concurrently(mods, func(_ int, m string) { l.module(m, c) })
 	if len(mods) > 1 {
 		for _, m := range mods {
 			if l.Loaded(m) {
@@ -223,19 +221,13 @@ func (l *Loader) resolve(name string, already bool, c *collector) Result {
 	for _, s := range l.ix.SoftDeps(name) {
 		l.load(s, c)
 	}
-	var wg sync.WaitGroup
 	deps := l.ix.deps[name]
 	errs := make([]error, len(deps))
-	for i, d := range deps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if r := l.module(d, c); r.Err != nil {
-				errs[i] = fmt.Errorf("needs %s, which failed", d)
-			}
-		}()
-	}
-	wg.Wait()
+	concurrently(deps, func(i int, d string) {
+		if r := l.module(d, c); r.Err != nil {
+			errs[i] = fmt.Errorf("needs %s, which failed", d)
+		}
+	})
 	for _, err := range errs {
 		if err != nil {
 			return Result{Module: name, Err: &LoadError{Module: name, Err: err}}
