@@ -34,13 +34,20 @@ build/bin/%: FORCE
 	@mkdir -p build/bin
 	$(GOBUILD) -o $@ ./cmd/$*
 
-image: $(SETUP) build/bin/kurma-init build/bin/kurma-build
+# Userland trees the initrd ships, assembled from Debian packages.
+TREES := build/buildroot/e2fsprogs
+
+build/buildroot/%/.done: buildroot/recipes/%.yaml $(SETUP) build/bin/kurma-build
+	build/bin/kurma-build buildroot -recipe $* -o build/buildroot/$*
+	@touch $@
+
+image: $(SETUP) build/bin/kurma-init build/bin/kurma-build $(TREES:%=%/.done)
 	@mkdir -p $(OUT)
 	cp $(KDIR)/vmlinuz $(OUT)/vmlinuz
 	ln -f $(KDIR)/vmlinux $(OUT)/vmlinux 2>/dev/null || cp $(KDIR)/vmlinux $(OUT)/vmlinux
 	build/bin/kurma-build initrd -o $(OUT)/initrd.img -init build/bin/kurma-init \
 		-kernel-dir $(KDIR) -release $(KERNEL_RELEASE) -profile $(PROFILE) \
-		-version $(VERSION)
+		-version $(VERSION) $(TREES:%=-tree %)
 	echo "console=tty0 console=ttyS0,115200n8 loglevel=4" > $(OUT)/cmdline
 
 run: image

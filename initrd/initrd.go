@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -41,11 +42,41 @@ type Spec struct {
 }
 
 // A File is a regular file to ship: its contents come from Source (a path
-// on the build host) or Data.
+// on the build host) or Data. With Symlink set, it is a symbolic link to
+// that target instead.
 type File struct {
-	Source string
-	Data   []byte
-	Mode   os.FileMode
+	Source  string
+	Data    []byte
+	Mode    os.FileMode
+	Symlink string
+}
+
+// AddTree adds every file and symlink under dir to files, at the same
+// path under / in the image.
+func AddTree(files map[string]File, dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			files[filepath.ToSlash(rel)] = File{Symlink: target}
+		case fi.Mode().IsRegular():
+			files[filepath.ToSlash(rel)] = File{Source: p, Mode: fi.Mode().Perm()}
+		default:
+			return fmt.Errorf("initrd: %s: only files and symlinks can be shipped", p)
+		}
+		return nil
+	})
 }
 
 // Summary tells what a build wrote.
@@ -152,6 +183,10 @@ func records(files map[string]File) ([]cpio.Record, error) {
 	// mounted: without this node init runs with no console.
 	recs = append(recs, cpio.CharDev("dev/console", 0o600, 5, 1))
 	for name, f := range files {
+		if f.Symlink != "" {
+			recs = append(recs, cpio.Symlink(name, f.Symlink))
+			continue
+		}
 		data := f.Data
 		if f.Source != "" {
 			var err error

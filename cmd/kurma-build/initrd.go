@@ -25,7 +25,9 @@ func runInitrd(_ context.Context, args []string, stdout, stderr io.Writer) error
 		config   = fs.String("config", "", "base configuration to install as /etc/kurma/config.yaml")
 		version  = fs.String("version", "dev", "Kurma version recorded in /etc/kurma/release")
 		compress = fs.String("compress", "none", "compression: none (fastest boot) or gzip")
+		trees    listFlag
 	)
+	fs.Var(&trees, "tree", "a directory whose files are shipped at the same paths under / (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -47,6 +49,12 @@ func runInitrd(_ context.Context, args []string, stdout, stderr io.Writer) error
 			"KURMA_PROFILE":  *profile,
 			"KERNEL_RELEASE": *release,
 		},
+	}
+	spec.Files = map[string]initrd.File{}
+	for _, t := range trees {
+		if err := initrd.AddTree(spec.Files, t); err != nil {
+			return err
+		}
 	}
 	if *config != "" {
 		if spec.Config, err = os.ReadFile(*config); err != nil {
@@ -75,3 +83,9 @@ func runInitrd(_ context.Context, args []string, stdout, stderr io.Writer) error
 		*out, float64(sum.Size)/(1<<20), sum.Entries, len(sum.Modules), *profile)
 	return nil
 }
+
+// listFlag is a flag that may be given more than once.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }

@@ -2,6 +2,7 @@
 //
 //	kurma-build vmlinux -o OUT BZIMAGE     extract the uncompressed kernel
 //	kurma-build initrd [flags]             build the reproducible initramfs
+//	kurma-build buildroot -recipe R -o DIR assemble a userland tree or ACI
 //
 // It is build-time tooling: the OS binary links none of it.
 package main
@@ -22,8 +23,9 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"vmlinux": {"extract the uncompressed vmlinux from a bzImage", runVmlinux},
-	"initrd":  {"build the reproducible initramfs", runInitrd},
+	"vmlinux":   {"extract the uncompressed vmlinux from a bzImage", runVmlinux},
+	"initrd":    {"build the reproducible initramfs", runInitrd},
+	"buildroot": {"assemble a userland tree (or ACI) from a recipe", runBuildroot},
 }
 
 func main() {
