@@ -133,6 +133,12 @@ func (w *walker) pairs(n *yaml.Node, path string, depth int) []pair {
 					continue
 				}
 				for _, p := range w.pairs(m, path, depth+1) {
+					if w.budget--; w.budget < 0 {
+						if w.budget == -1 {
+							w.errorf(n, path, "too many values (more than %d once aliases are expanded)", maxNodes)
+						}
+						return nil
+					}
 					p.merged = true
 					merged = append(merged, p)
 				}
@@ -361,6 +367,10 @@ func parseBool(s string) (bool, bool) {
 
 // anyValue keeps a YAML value whole, as JSON-like Go values (isolators).
 func (w *walker) anyValue(n *yaml.Node, t reflect.Type, path string) *node {
+	if err := stringKeys(n, 0); err != nil {
+		w.errorf(n, path, "%v", err)
+		return nil
+	}
 	var x any
 	if err := n.Decode(&x); err != nil {
 		w.errorf(n, path, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
@@ -376,6 +386,22 @@ func (w *walker) anyValue(n *yaml.Node, t reflect.Type, path string) *node {
 		v.Set(reflect.ValueOf(x))
 	}
 	return &node{kind: leafNode, value: v, origin: w.at(n)}
+}
+
+// stringKeys checks that the mappings of n have plain keys only.
+func stringKeys(n *yaml.Node, depth int) error {
+	if depth > 100 {
+		return fmt.Errorf("nested too deep")
+	}
+	for i, c := range n.Content {
+		if n.Kind == yaml.MappingNode && i%2 == 0 && c.Kind != yaml.ScalarNode {
+			return fmt.Errorf("keys of a mapping must be strings")
+		}
+		if err := stringKeys(c, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // jsonLike turns decoded YAML into values encoding/json can write: maps
