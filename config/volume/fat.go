@@ -110,7 +110,7 @@ func openFAT(r io.ReaderAt) (*volFS, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	root := entry{dir: true, list: func() ([]entry, error) {
+	root := entry{dir: true, id: int64(v.rootCluster), list: func() ([]entry, error) {
 		list, _, err := v.rootDir()
 		return list, err
 	}}
@@ -312,7 +312,7 @@ func (v *fatVolume) entry(d []byte, name string) entry {
 	if v.bits == 32 {
 		start |= uint32(binary.LittleEndian.Uint16(d[20:])) << 16
 	}
-	e := entry{name: name, dir: d[11]&0x10 != 0, size: int64(binary.LittleEndian.Uint32(d[28:])), mod: fatTime(d)}
+	e := entry{name: name, dir: d[11]&0x10 != 0, size: int64(binary.LittleEndian.Uint32(d[28:])), mod: fatTime(d), id: int64(start)}
 	if e.dir {
 		e.size = 0
 		e.list = func() ([]entry, error) {

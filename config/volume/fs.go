@@ -1,11 +1,14 @@
 package volume
 
 import (
+	"errors"
 	"io"
 	"io/fs"
 	"strings"
 	"time"
 )
+
+var errLoop = errors.New("directory loop")
 
 // entry is a file or directory of a volume, as its reader sees it.
 type entry struct {
@@ -13,6 +16,7 @@ type entry struct {
 	dir  bool
 	size int64
 	mod  time.Time
+	id   int64                       // where a directory is stored, to find loops
 	open func() (io.ReaderAt, error) // a file's content
 	list func() ([]entry, error)     // a directory's entries
 }
@@ -28,6 +32,7 @@ func (v *volFS) Open(name string) (fs.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
 	}
 	e := v.root
+	seen := map[int64]bool{e.id: true}
 	if name != "." {
 		for _, part := range strings.Split(name, "/") {
 			if !e.dir {
@@ -47,6 +52,11 @@ func (v *volFS) Open(name string) (fs.File, error) {
 			if !found {
 				return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 			}
+			if e.dir && seen[e.id] {
+				// A damaged volume can hold a directory inside itself.
+				return nil, &fs.PathError{Op: "open", Path: name, Err: errLoop}
+			}
+			seen[e.id] = true
 		}
 	}
 	if name == "." {

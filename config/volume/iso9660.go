@@ -83,7 +83,7 @@ func openISO(r io.ReaderAt) (*volFS, string, error) {
 	fs := &volFS{root: v.entry(root, ""), match: func(want, have string) bool { return want == have }}
 	if v.names == namesPlain {
 		fs.match = func(want, have string) bool {
-			return strings.EqualFold(want, have) || strings.EqualFold(strings.ReplaceAll(want, "-", "_"), have)
+			return strings.EqualFold(want, have) || (level1(want) != "" && strings.EqualFold(level1(want), have))
 		}
 	}
 	return fs, label, nil
@@ -171,7 +171,7 @@ func (v *isoVolume) records(dir isoRecord) ([]isoRecord, error) {
 }
 
 func (v *isoVolume) entry(rec isoRecord, name string) entry {
-	e := entry{name: name, dir: rec.dir, size: rec.size, mod: rec.mod}
+	e := entry{name: name, dir: rec.dir, size: rec.size, mod: rec.mod, id: rec.extent}
 	if rec.dir {
 		e.size = 0
 		e.list = func() ([]entry, error) { return v.list(rec) }
@@ -225,6 +225,35 @@ func (v *isoVolume) name(rec isoRecord) (name string, hidden bool, err error) {
 		}
 	}
 	return strings.ToLower(strings.TrimSuffix(trimVersion(string(rec.name)), ".")), false, nil
+}
+
+// level1 is the name an ISO9660 level 1 tree gives a file: 8.3 letters,
+// digits and '_'. It lets "user-data" find USER_DAT on a volume without
+// Rock Ridge or Joliet names.
+func level1(name string) string {
+	if strings.Trim(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != "" {
+		return "" // only names that level 1 mangles in a known way
+	}
+	base, ext := name, ""
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		base, ext = name[:i], name[i+1:]
+	}
+	d := func(s string, n int) string {
+		b := []byte(strings.ToUpper(s))
+		for i, c := range b {
+			if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+				b[i] = '_'
+			}
+		}
+		if len(b) > n {
+			b = b[:n]
+		}
+		return string(b)
+	}
+	if ext == "" {
+		return d(base, 8)
+	}
+	return d(base, 8) + "." + d(ext, 3)
 }
 
 func trimVersion(s string) string {
