@@ -22,7 +22,7 @@ network:
 		{"unknown key with suggestion", "hostnmae: x",
 			[]string{`config: /etc/kurma/config.yaml:1: unknown key "hostnmae", did you mean "hostname"?`}},
 		{"unknown nested key with suggestion", "network:\n  interfaces:\n    - name: eth0\n      gateway: 10.0.0.1\n      mtus: 9000",
-			[]string{`config: /etc/kurma/config.yaml:3: network.interfaces[0]: unknown key "mtus", did you mean "mtu"?`}},
+			[]string{`config: /etc/kurma/config.yaml:5: network.interfaces[0]: unknown key "mtus", did you mean "mtu"?`}},
 		{"unknown key without suggestion", "services:\n  console:\n    frobnicate: true",
 			[]string{`config: /etc/kurma/config.yaml:3: services.console: unknown key "frobnicate"`}},
 		{"case and dash", "api:\n  Socket-Group: wheel",

@@ -79,10 +79,10 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, tag tagInfo, path string) *n
 	case isLeaf(t):
 		v = w.scalar(n, t, tag, path)
 	case t.Kind() == reflect.Struct:
-		v = w.object(n, path, func(key string) (reflect.Type, tagInfo, bool) {
+		v = w.object(n, path, func(k *yaml.Node, key string) (reflect.Type, tagInfo, bool) {
 			f, ok := structOf(t).byName[key]
 			if !ok {
-				w.errorf(n, path, "unknown key %q%s", key, didYouMean(key, structOf(t).names()))
+				w.errorf(k, path, "unknown key %q%s", key, didYouMean(key, structOf(t).names()))
 				return nil, tagInfo{}, false
 			}
 			return f.typ, f.tag, true
@@ -91,10 +91,10 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, tag tagInfo, path string) *n
 			return nil
 		}
 	case t.Kind() == reflect.Map:
-		v = w.object(n, path, func(key string) (reflect.Type, tagInfo, bool) {
+		v = w.object(n, path, func(k *yaml.Node, key string) (reflect.Type, tagInfo, bool) {
 			if c := tag.keycheck; c != "" {
 				if _, err := checks[c](key); err != nil {
-					w.errorf(n, joinKey(path, key), "%v", err)
+					w.errorf(k, joinKey(path, key), "%v", err)
 					return nil, tagInfo{}, false
 				}
 			}
@@ -169,7 +169,7 @@ func mergeSources(v *yaml.Node) []*yaml.Node {
 }
 
 // object walks a mapping whose keys are given types by lookup.
-func (w *walker) object(n *yaml.Node, path string, lookup func(key string) (reflect.Type, tagInfo, bool)) *node {
+func (w *walker) object(n *yaml.Node, path string, lookup func(k *yaml.Node, key string) (reflect.Type, tagInfo, bool)) *node {
 	if n.Kind != yaml.MappingNode {
 		w.errorf(n, path, "expected a mapping (key: value), got %s", describe(n))
 		return nil
@@ -187,7 +187,7 @@ func (w *walker) object(n *yaml.Node, path string, lookup func(key string) (refl
 			continue
 		}
 		seen[key] = p
-		t, tag, ok := lookup(key)
+		t, tag, ok := lookup(p.key, key)
 		if !ok {
 			continue
 		}
