@@ -62,7 +62,8 @@ func (o Origin) String() string {
 	return s
 }
 
-// at is the location of a problem with a value of this origin.
+// errorf is a problem with a value of this origin; a value from the
+// command line is named by its key rather than its path.
 func (o Origin) errorf(path, format string, args ...any) *Error {
 	e := &Error{Source: o.Source, Line: o.Line, Path: path, Msg: fmt.Sprintf(format, args...)}
 	if o.Key != "" {
