@@ -19,7 +19,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -buildid='
 SETUP     := build/.setup-done
 
-.PHONY: all setup image run test test-unit test-privileged test-e2e bench vet clean
+.PHONY: all setup image run test test-unit test-privileged test-fuzz test-e2e bench vet clean
 
 all: image
 
@@ -66,7 +66,22 @@ test-privileged: $(SETUP)
 test-e2e: image
 	KURMA_E2E=1 KURMA_IMAGE=$(CURDIR)/$(OUT) $(GO) test -count=1 -timeout 30m -v ./tests/e2e/ 2>&1 | tee build/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+\S+_test.go)'; exit $${PIPESTATUS[0]}
 
-test: vet test-unit test-privileged test-e2e
+# Every fuzz target runs briefly on top of its seed corpus (the seeds
+# themselves run in test-unit).
+FUZZTIME ?= 8s
+FUZZ_TARGETS := \
+	./config:FuzzParse ./config:FuzzParseCmdline ./config/volume:FuzzOpen \
+	./containers/aci:FuzzParseManifest ./containers/aci:FuzzUnpack
+
+test-fuzz: $(SETUP)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg \
+			> build/fuzz-$$fn.log 2>&1 || { cat build/fuzz-$$fn.log; exit 1; }; \
+	done
+
+test: vet test-unit test-privileged test-fuzz test-e2e
 
 bench: image
 	KURMA_E2E=1 KURMA_IMAGE=$(CURDIR)/$(OUT) $(GO) test -run '^$$' -bench . -benchtime 3x ./tests/e2e/

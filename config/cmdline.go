@@ -95,6 +95,9 @@ type datasourceOrder struct {
 // line (the text of /proc/cmdline). Other words are the kernel's and are
 // ignored; an unknown kurma.* key or a bad value is an error and is left
 // out.
+//
+// Keys under TestCmdlinePrefix are left alone: they are switches of the
+// test suite read by the boot itself, not configuration.
 func ParseCmdline(cmdline string) (*Layer, []error) {
 	l := &Layer{Name: LayerCmdline, Source: cmdlineSource}
 	var errs []error
@@ -103,6 +106,9 @@ func ParseCmdline(cmdline string) (*Layer, []error) {
 		key := strings.ReplaceAll(a.Key, "-", "_")
 		if !strings.HasPrefix(key, "kurma.") && key != "kurma" {
 			continue
+		}
+		if strings.HasPrefix(key, TestCmdlinePrefix) {
+			continue // switches of the test suite, not configuration
 		}
 		o := Origin{Layer: LayerCmdline, Source: cmdlineSource, Key: a.Key}
 		fail := func(format string, args ...any) {
@@ -266,3 +272,7 @@ func cmdlineKeysUnder(prefix string) []string {
 	}
 	return out
 }
+
+// TestCmdlinePrefix starts the command line keys reserved for the test
+// suite (kurma.test.fail-phase=NAME).
+const TestCmdlinePrefix = "kurma.test."

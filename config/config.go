@@ -17,6 +17,8 @@ type Config struct {
 	Hostname string `yaml:"hostname" kurma:"check=hostname"`
 	// Debug turns on verbose logging of the boot and the runtime.
 	Debug bool `yaml:"debug"`
+	// Shutdown is what ctrl-alt-del and SIGTERM to PID 1 do.
+	Shutdown string `yaml:"shutdown" kurma:"enum=reboot|poweroff|halt"`
 	// Network configures interfaces, DNS and the proxy.
 	Network Network `yaml:"network"`
 	// Disks lists the block devices Kurma formats, mounts and uses.

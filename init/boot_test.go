@@ -12,30 +12,6 @@ import (
 	"time"
 )
 
-func TestParseCmdline(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want Cmdline
-	}{
-		{"console=ttyS0 kurma.debug", Cmdline{"kurma.debug": "1"}},
-		{`kurma.hostname=a kurma.hostname=b`, Cmdline{"kurma.hostname": "b"}},
-		{`quiet kurma.x="a b c" root=/dev/ram0`, Cmdline{"kurma.x": "a b c"}},
-		{`"kurma.y=quoted whole" kurma.z=`, Cmdline{"kurma.y": "quoted whole", "kurma.z": ""}},
-		{"kurma.shutdown=poweroff\n", Cmdline{"kurma.shutdown": "poweroff"}},
-		{"", Cmdline{}},
-	} {
-		if got := ParseCmdline(tc.in); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("ParseCmdline(%q) = %v, want %v", tc.in, got, tc.want)
-		}
-	}
-	c := ParseCmdline("kurma.a=1 kurma.b=yes kurma.c=0 kurma.d=off")
-	for key, want := range map[string]bool{"kurma.a": true, "kurma.b": true, "kurma.c": false, "kurma.d": false, "kurma.e": false} {
-		if got := c.Bool(key); got != want {
-			t.Errorf("Bool(%s) = %v, want %v", key, got, want)
-		}
-	}
-}
-
 func TestParseAction(t *testing.T) {
 	for _, s := range []string{"poweroff", "reboot", "halt"} {
 		if a, err := ParseAction(s); err != nil || string(a) != s {

@@ -79,10 +79,14 @@ func (l *Logger) debugOn() bool {
 func (l *Logger) Infof(format string, args ...any) { l.log(levelInfo, "kurma: ", format, args...) }
 
 // Warnf logs something that went wrong without stopping anything.
-func (l *Logger) Warnf(format string, args ...any) { l.log(levelWarn, "kurma: warning: ", format, args...) }
+func (l *Logger) Warnf(format string, args ...any) {
+	l.log(levelWarn, "kurma: warning: ", format, args...)
+}
 
 // Errorf logs an error.
-func (l *Logger) Errorf(format string, args ...any) { l.log(levelErr, "kurma: error: ", format, args...) }
+func (l *Logger) Errorf(format string, args ...any) {
+	l.log(levelErr, "kurma: error: ", format, args...)
+}
 
 // Debugf logs a message when debugging is on (kurma.debug=1).
 func (l *Logger) Debugf(format string, args ...any) {

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kurmaos/kurma/config"
 	kmod "github.com/kurmaos/kurma/kernel-modules"
 )
 
@@ -25,9 +26,16 @@ const bootLog = "/run/kurma/boot.log"
 type Machine struct {
 	log      *Logger
 	reaper   *reaper
-	cmdline  Cmdline
+	cmdline  string // /proc/cmdline
 	release  map[string]string
 	timeline []Step
+
+	// The configuration: its loader (layers and datasources so far), the
+	// effective configuration, and the errors already shown.
+	cfgLoader *config.Loader
+	eff       *config.Effective
+	cfg       *config.Config
+	cfgShown  map[string]bool
 
 	// onSignal is what SIGINT (ctrl-alt-del) and SIGTERM do.
 	onSignal    Action
@@ -51,7 +59,7 @@ func Main() {
 	m := &Machine{
 		log:         NewLogger(os.Stdout),
 		reaper:      newReaper(),
-		cmdline:     Cmdline{},
+		cfgShown:    map[string]bool{},
 		onSignal:    Reboot,
 		gracePeriod: 10 * time.Second,
 	}
@@ -72,7 +80,9 @@ func (m *Machine) phases() []Phase {
 		{Name: "switch-root", Essential: true, Run: m.switchRoot},
 		{Name: "config", Essential: false, Run: m.config},
 		{Name: "modules", Essential: false, Run: m.modules},
+		{Name: "datasources", Essential: false, Run: m.localDatasources},
 		{Name: "cgroups", Essential: true, Run: m.cgroups},
+		{Name: "host", Essential: false, Run: m.host},
 	}
 }
 
@@ -104,11 +114,20 @@ func (m *Machine) early(context.Context) error {
 	return nil
 }
 
-// attachLogs opens /dev/kmsg and the boot log, and reads the command line.
+// attachLogs opens /dev/kmsg and the boot log, and reads from the command
+// line what the boot needs before the configuration: kurma.debug and the
+// test suite's kurma.test.fail-phase.
 func (m *Machine) attachLogs() {
-	m.cmdline = ReadCmdline()
-	m.log.SetDebug(m.cmdline.Bool("kurma.debug"))
-	m.failPhase = m.cmdline["kurma.test.fail-phase"]
+	data, _ := os.ReadFile("/proc/cmdline") // mounted by now; empty means no parameters
+	m.cmdline = string(data)
+	for _, a := range config.SplitCmdline(m.cmdline) {
+		switch a.Key {
+		case "kurma.debug":
+			m.log.SetDebug(!a.HasVal || a.Value == "1" || a.Value == "true" || a.Value == "yes" || a.Value == "on")
+		case config.TestCmdlinePrefix + "fail-phase":
+			m.failPhase = a.Value
+		}
+	}
 	// Without this the kernel drops all but 10 of our lines every 5 s.
 	_ = os.WriteFile("/proc/sys/kernel/printk_devkmsg", []byte("on\n"), 0) // older kernels rate-limit; messages still reach the console
 	if kmsg, err := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0); err == nil {
@@ -182,20 +201,6 @@ func (m *Machine) resume() bool {
 	return true
 }
 
-// config reads what this phases need: the build's release facts
-// and the command line's kurma.shutdown.
-func (m *Machine) config(context.Context) error {
-	m.release = readRelease("/etc/kurma/release")
-	if s, ok := m.cmdline["kurma.shutdown"]; ok {
-		a, err := ParseAction(s)
-		if err != nil {
-			return fmt.Errorf("cmdline: kurma.shutdown: %w", err)
-		}
-		m.onSignal = a
-	}
-	return nil
-}
-
 func (m *Machine) cgroups(context.Context) error {
 	enabled, err := mountCgroups()
 	if err != nil {
@@ -222,7 +227,8 @@ func (m *Machine) ready() {
 		m.debugDump()
 	}
 	m.printTimeline()
-	m.log.Infof("ready")
+	host, _ := os.Hostname()
+	m.log.Infof("ready (hostname %s)", host)
 }
 
 func (m *Machine) printTimeline() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -22,12 +23,12 @@ func (m *Machine) modules(context.Context) error {
 		return err
 	}
 	tree := filepath.Join("/lib/modules", unix.ByteSliceToString(uts.Release[:]))
-	name := m.cmdline["kurma.modules.profile"]
+	name := m.cfg.Modules.Profile
 	if name == "" {
 		name = m.release["KURMA_PROFILE"]
 	}
 	if name == "" {
-		return fmt.Errorf("no module profile: the image records none and kurma.modules.profile is not set")
+		return fmt.Errorf("no module profile: the image records none and modules.profile is not set")
 	}
 	profile, err := kmod.LoadProfile(name)
 	if err != nil {
@@ -42,11 +43,16 @@ func (m *Machine) modules(context.Context) error {
 	if err != nil {
 		return err
 	}
+	for mod, params := range m.cfg.Modules.Parameters {
+		loader.Params[kmod.ModuleName(mod)] = joinParams(params)
+	}
 	m.modLoader = loader
 	// The load list and cold plug run side by side: a driver's probe
 	// often sleeps on its hardware.
 	loadList := make(chan []kmod.Result, 1)
-	go func() { loadList <- loader.LoadAll(profile.Load) }()
+	go func() {
+		loadList <- loader.LoadAll(append(append([]string{}, profile.Load...), m.cfg.Modules.Extra...))
+	}()
 	var results []kmod.Result
 	// Cold plug: drivers for the devices there now. A bus driver brings
 	// the devices behind it (virtio_pci the virtio devices), so look
@@ -98,4 +104,19 @@ func (m *Machine) modprobe(nameOrAlias string) error {
 		}
 	}
 	return nil
+}
+
+// joinParams renders module parameters as finit_module takes them:
+// "a=1 b=x", sorted.
+func joinParams(params map[string]string) string {
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + params[k]
+	}
+	return strings.Join(parts, " ")
 }

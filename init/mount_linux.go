@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -92,7 +93,7 @@ func mountCgroups() ([]string, error) {
 		return nil, err
 	}
 	var enabled []string
-	for _, c := range splitFields(string(data)) {
+	for _, c := range strings.Fields(string(data)) {
 		if err := os.WriteFile("/sys/fs/cgroup/cgroup.subtree_control", []byte("+"+c), 0); err != nil {
 			return enabled, fmt.Errorf("cgroup: enable controller %s: %w", c, err)
 		}
