@@ -24,6 +24,7 @@ type command struct {
 var commands = map[string]command{
 	"vmlinux": {"extract the uncompressed vmlinux from a bzImage", runVmlinux},
 	"initrd":  {"build the reproducible initramfs", runInitrd},
+	"disk":    {"build the GPT disk image (raw and qcow2)", runDisk},
 	"iso":     {"build the hybrid ISO (BIOS and UEFI; CD-ROM and USB)", runISO},
 }
 
