@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Disk describes the partitions of a disk image.
@@ -32,13 +33,6 @@ const (
 	// smaller ones are FAT16.
 	fat32Min = 64 * mib
 )
-
-// DiskLayout is where a disk image's partitions lie.
-type DiskLayout struct {
-	Sectors          uint64
-	ESP, Data        GPTPartition // Data.LastLBA is 0 without one
-	ESPOffset, Bytes int64
-}
 
 // Layout computes the partition table: the ESP from 1 MiB, the data
 // partition after it, 1 MiB left at the end for the backup table.
@@ -112,29 +106,6 @@ func BuildDisk(ctx context.Context, m Media, d Disk, out string) error {
 	t.BootCode = bootCode
 	serial := volumeSerial("disk-esp", m)
 	t.DiskSignature = serial
-	tmpOut := out + ".tmp"
-	defer os.Remove(tmpOut) // after the rename there is nothing left to remove
-	if err := createFile(tmpOut, int64(t.Sectors)*sectorSize); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(tmpOut, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	err = t.WriteTo(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-
-	espPart := t.Partitions[0]
-	espSectors := int64(espPart.LastLBA - espPart.FirstLBA + 1)
-	esp := fatImage{file: tmpOut, offset: int64(espPart.FirstLBA) * sectorSize, epoch: m.Epoch}
-	if err := esp.format(ctx, fatFormat{sectors: espSectors, label: ESPLabel, serial: serial, fat32: espSectors*sectorSize >= fat32Min}); err != nil {
-		return err
-	}
 	grub, err := grubEFI(ctx, m.Epoch, fatUUID(serial))
 	if err != nil {
 		return err
@@ -152,14 +123,10 @@ func BuildDisk(ctx context.Context, m Media, d Disk, out string) error {
 		}
 		files[syslinuxDir+"/"+mod] = fatFile{Source: filepath.Join(syslinuxMods, mod)}
 	}
-	size, err := filesSize(files)
+	tmpOut := out + ".tmp"
+	defer os.Remove(tmpOut) // after the rename there is nothing left to remove
+	esp, err := writeESPDisk(ctx, m.Epoch, t, serial, files, tmpOut)
 	if err != nil {
-		return err
-	}
-	if size+mib > espSectors*sectorSize {
-		return fmt.Errorf("disk: %d MiB of boot files do not fit the %d MiB EFI system partition", size/mib+1, espSectors*sectorSize/mib)
-	}
-	if err := esp.copy(ctx, files); err != nil {
 		return err
 	}
 	// The mtools flavour of the syslinux installer: it writes ldlinux.sys
@@ -168,6 +135,67 @@ func BuildDisk(ctx context.Context, m Media, d Disk, out string) error {
 		return err
 	}
 	return os.Rename(tmpOut, out)
+}
+
+// writeESPDisk writes a disk image with the partition table t, whose
+// first partition it formats as the FAT EFI system partition holding
+// files.
+func writeESPDisk(ctx context.Context, epoch time.Time, t *GPT, serial uint32, files map[string]fatFile, out string) (fatImage, error) {
+	espPart := t.Partitions[0]
+	espSectors := int64(espPart.LastLBA - espPart.FirstLBA + 1)
+	esp := fatImage{file: out, offset: int64(espPart.FirstLBA) * sectorSize, epoch: epoch}
+	size, err := filesSize(files)
+	if err != nil {
+		return esp, err
+	}
+	if size+mib > espSectors*sectorSize {
+		return esp, fmt.Errorf("disk: %d MiB of boot files do not fit the %d MiB EFI system partition", size/mib+1, espSectors*sectorSize/mib)
+	}
+	if err := createFile(out, int64(t.Sectors)*sectorSize); err != nil {
+		return esp, err
+	}
+	f, err := os.OpenFile(out, os.O_RDWR, 0)
+	if err != nil {
+		return esp, err
+	}
+	err = t.WriteTo(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return esp, err
+	}
+	ff := fatFormat{sectors: espSectors, label: ESPLabel, serial: serial, fat32: espSectors*sectorSize >= fat32Min}
+	if err := esp.format(ctx, ff); err != nil {
+		return esp, err
+	}
+	return esp, esp.copy(ctx, files)
+}
+
+// BuildESPDisk writes a GPT disk image with only an EFI system partition
+// holding files (path on the partition → path on this machine), such
+// as a UKI as /EFI/BOOT/BOOTX64.EFI: a UEFI machine boots it with no
+// loader in between.
+func BuildESPDisk(ctx context.Context, epoch time.Time, files map[string]string, out string) error {
+	ff := map[string]fatFile{}
+	for dst, src := range files {
+		ff[dst] = fatFile{Source: src}
+	}
+	size, err := filesSize(ff)
+	if err != nil {
+		return err
+	}
+	espSize := max(fatSectors(size+mib)*sectorSize, 8*mib)
+	t, err := Disk{ESPSize: espSize, Seed: "kurma-esp"}.Layout()
+	if err != nil {
+		return err
+	}
+	tmp := out + ".tmp"
+	defer os.Remove(tmp) // after the rename there is nothing left to remove
+	if _, err := writeESPDisk(ctx, epoch, t, 0x4b55524d, ff, tmp); err != nil {
+		return err
+	}
+	return os.Rename(tmp, out)
 }
 
 // ConvertQcow2 writes a qcow2 copy of a raw disk image, for QEMU and

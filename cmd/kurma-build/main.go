@@ -22,6 +22,7 @@ type command struct {
 }
 
 var commands = map[string]command{
+	"uki":     {"build the Unified Kernel Image (UEFI)", runUKI},
 	"vmlinux": {"extract the uncompressed vmlinux from a bzImage", runVmlinux},
 	"initrd":  {"build the reproducible initramfs", runInitrd},
 	"disk":    {"build the GPT disk image (raw and qcow2)", runDisk},
