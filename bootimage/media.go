@@ -3,6 +3,7 @@ package bootimage
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -29,6 +30,9 @@ type Media struct {
 // press a key, short enough not to slow an unattended boot much.
 const DefaultTimeout = 3
 
+// versionPattern is what a version may hold: it is quoted in menus.
+var versionPattern = regexp.MustCompile(`^[A-Za-z0-9._+~-]+$`)
+
 // minEpoch is the first time a FAT directory entry can hold.
 var minEpoch = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -48,6 +52,9 @@ func (m Media) check() error {
 	}
 	if strings.ContainsAny(m.Cmdline, "\n\r") {
 		return errors.New("bootimage: the kernel command line has a line break")
+	}
+	if !versionPattern.MatchString(m.version()) {
+		return fmt.Errorf("bootimage: version %q: use letters, digits and . _ + ~ - (it names menu entries and os-release)", m.Version)
 	}
 	return nil
 }

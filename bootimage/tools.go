@@ -36,19 +36,21 @@ var ErrMissingTool = errors.New("not installed (scripts/setup installs it)")
 // missing.
 func Tools() map[string]string {
 	return map[string]string{
-		"xorriso":      "xorriso",
-		"mformat":      "mtools",
-		"mcopy":        "mtools",
-		"mmd":          "mtools",
-		"syslinux":     "syslinux",
-		"grub-mkimage": "grub-efi-amd64-bin",
-		"qemu-img":     "qemu-utils",
-		isolinuxBin:    "isolinux",
-		isohybridMBR:   "isolinux",
-		gptMBR:         "syslinux",
-		syslinuxMods:   "syslinux-common",
-		grubEFIMods:    "grub-efi-amd64-bin",
-		efiStub:        "systemd-boot-efi",
+		"xorriso":                     "xorriso",
+		"mformat":                     "mtools",
+		"mcopy":                       "mtools",
+		"mmd":                         "mtools",
+		"syslinux":                    "syslinux",
+		"grub-mkimage":                "grub-efi-amd64-bin",
+		"qemu-img":                    "qemu-utils",
+		isolinuxBin:                   "isolinux",
+		isohybridMBR:                  "isolinux",
+		gptMBR:                        "syslinux",
+		syslinuxMods:                  "syslinux-common",
+		grubEFIMods:                   "grub-efi-amd64-bin",
+		efiStub:                       "systemd-boot-efi",
+		"/usr/lib/ipxe/undionly.kpxe": "ipxe",
+		"/usr/lib/ipxe/snponly.efi":   "ipxe",
 	}
 }
 
