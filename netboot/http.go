@@ -10,11 +10,28 @@ import (
 // path, symbolic links included, reaches outside dir. logf, if not nil,
 // is told of each request.
 func Handler(dir string, logf func(format string, a ...any)) (http.Handler, error) {
+	return ConfigHandler(dir, "", logf)
+}
+
+// ConfigHandler is Handler serving /config/ from configDir instead of
+// dir/config, so that per-machine configurations can live apart from
+// the PXE tree that builds replace. An empty configDir is dir/config.
+func ConfigHandler(dir, configDir string, logf func(format string, a ...any)) (http.Handler, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
-	files := http.FileServerFS(root.FS())
+	var files http.Handler = http.FileServerFS(root.FS())
+	if configDir != "" {
+		croot, err := os.OpenRoot(configDir)
+		if err != nil {
+			return nil, err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/", files)
+		mux.Handle("/config/", http.StripPrefix("/config", http.FileServerFS(croot.FS())))
+		files = mux
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")

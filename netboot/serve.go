@@ -13,6 +13,9 @@ import (
 type Options struct {
 	// Dir is the PXE tree.
 	Dir string
+	// ConfigDir, if set, is served over HTTP at /config/ instead of
+	// Dir/config.
+	ConfigDir string
 	// TFTP and HTTP are listen addresses (":69", ":8080"); an empty one
 	// is not served.
 	TFTP, HTTP string
@@ -48,7 +51,7 @@ func Serve(ctx context.Context, o Options) error {
 		go func() { errs <- srv.Serve(ctx, conn) }()
 	}
 	if o.HTTP != "" {
-		h, err := Handler(o.Dir, o.Logf)
+		h, err := ConfigHandler(o.Dir, o.ConfigDir, o.Logf)
 		if err != nil {
 			return fmt.Errorf("netboot: %w", err)
 		}
