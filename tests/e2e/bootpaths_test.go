@@ -111,6 +111,32 @@ func TestISOUEFI(t *testing.T) {
 	readyAndPowerOff(t, vm, start)
 }
 
+// TestISOUSBBIOS boots the ISO written to a USB stick (isohybrid): under
+// SeaBIOS, isohdpfx.bin in its MBR starts isolinux; Enter at the menu
+// boots.
+func TestISOUSBBIOS(t *testing.T) {
+	iso := buildISO(t, media(t, bootimage.DefaultTimeout))
+	start := time.Now()
+	vm := qemu.Start(t, qemu.Options{NoKernel: true, NIC: "none",
+		Disks: []qemu.Disk{{Path: iso, Interface: "usb", ReadOnly: true}}})
+	vm.ExpectPrompt(t, syslinuxMenu, bootTimeout)
+	vm.SendKey(t, "ret")
+	readyAndPowerOff(t, vm, start)
+}
+
+// TestISOUSBUEFI boots the ISO written to a USB stick under OVMF: the
+// firmware finds GRUB on the EFI system partition of the stick's
+// partition table, and GRUB finds the ISO 9660 tree on the whole stick.
+func TestISOUSBUEFI(t *testing.T) {
+	iso := buildISO(t, media(t, bootimage.DefaultTimeout))
+	start := time.Now()
+	vm := qemu.Start(t, qemu.Options{NoKernel: true, NIC: "none", Firmware: "uefi",
+		Disks: []qemu.Disk{{Path: iso, Interface: "usb", ReadOnly: true}}})
+	vm.ExpectPrompt(t, grubMenu, bootTimeout)
+	vm.SendKey(t, "ret")
+	readyAndPowerOff(t, vm, start)
+}
+
 func buildDisk(t *testing.T, m bootimage.Media, qcow2 bool) (string, string) {
 	t.Helper()
 	dir := t.TempDir()
