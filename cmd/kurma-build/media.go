@@ -64,6 +64,23 @@ func (f *mediaFlags) media() (bootimage.Media, error) {
 	return m, nil
 }
 
+// parseMediaFlags parses a medium's command line: the flags every
+// medium takes and those define adds. It returns the media they name.
+func parseMediaFlags(name string, args []string, stderr io.Writer, define func(*flag.FlagSet)) (bootimage.Media, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var mf mediaFlags
+	mf.register(fs)
+	define(fs)
+	if err := fs.Parse(args); err != nil {
+		return bootimage.Media{}, err
+	}
+	if fs.NArg() != 0 {
+		return bootimage.Media{}, fmt.Errorf("%s: unexpected arguments %q", name, fs.Args())
+	}
+	return mf.media()
+}
+
 // printSize reports an output and its size.
 func printSize(w io.Writer, path, what string) error {
 	fi, err := os.Stat(path)

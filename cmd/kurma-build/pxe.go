@@ -11,29 +11,19 @@ import (
 )
 
 func runPXE(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pxe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var mf mediaFlags
-	mf.register(fs)
-	var (
-		out       = fs.String("o", "pxe", "the directory to write the PXE tree to")
-		configURL = fs.String("config-url", "", "pass kurma.config.url=URL; iPXE expands ${mac} (the booting NIC's MAC) and its own settings such as ${next-server}")
-	)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("pxe: unexpected arguments %q", fs.Args())
-	}
-	m, err := mf.media()
+	var out, configURL string
+	m, err := parseMediaFlags("pxe", args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&out, "o", "pxe", "the directory to write the PXE tree to")
+		fs.StringVar(&configURL, "config-url", "", "pass kurma.config.url=URL; iPXE expands ${mac} (the booting NIC's MAC) and its own settings such as ${next-server}")
+	})
 	if err != nil {
 		return err
 	}
-	if err := bootimage.BuildPXE(m, bootimage.PXE{ConfigURL: *configURL}, *out); err != nil {
+	if err := bootimage.BuildPXE(m, bootimage.PXE{ConfigURL: configURL}, out); err != nil {
 		return err
 	}
 	var total int64
-	entries, err := os.ReadDir(*out)
+	entries, err := os.ReadDir(out)
 	if err != nil {
 		return err
 	}
@@ -43,7 +33,7 @@ func runPXE(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "%s: %.1f MiB, PXE tree: %s (iPXE script), %s, %s, %s and %s (iPXE for PXE firmware)\n",
-		*out, float64(total)/(1<<20), bootimage.PXEScript, bootimage.PXEKernel, bootimage.PXEInitrd,
+		out, float64(total)/(1<<20), bootimage.PXEScript, bootimage.PXEKernel, bootimage.PXEInitrd,
 		bootimage.PXEBIOSLoader, bootimage.PXEEFILoader)
 	return nil
 }

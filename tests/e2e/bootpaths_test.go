@@ -65,6 +65,19 @@ func readyAndPowerOff(t *testing.T, vm *qemu.VM, start time.Time) {
 	vm.WaitExit(t, time.Minute)
 }
 
+// bootThroughMenu boots from firmware, waits for the boot menu's
+// prompt, presses Enter and expects the boot to end as readyAndPowerOff
+// does.
+func bootThroughMenu(t *testing.T, opts qemu.Options, prompt string) {
+	t.Helper()
+	start := time.Now()
+	opts.NoKernel, opts.NIC = true, "none"
+	vm := qemu.Start(t, opts)
+	vm.ExpectPrompt(t, prompt, bootTimeout)
+	vm.SendKey(t, "ret")
+	readyAndPowerOff(t, vm, start)
+}
+
 func buildISO(t *testing.T, m bootimage.Media) string {
 	t.Helper()
 	iso := filepath.Join(t.TempDir(), "kurma.iso")
@@ -116,12 +129,7 @@ func TestISOUEFI(t *testing.T) {
 // boots.
 func TestISOUSBBIOS(t *testing.T) {
 	iso := buildISO(t, media(t, bootimage.DefaultTimeout))
-	start := time.Now()
-	vm := qemu.Start(t, qemu.Options{NoKernel: true, NIC: "none",
-		Disks: []qemu.Disk{{Path: iso, Interface: "usb", ReadOnly: true}}})
-	vm.ExpectPrompt(t, syslinuxMenu, bootTimeout)
-	vm.SendKey(t, "ret")
-	readyAndPowerOff(t, vm, start)
+	bootThroughMenu(t, qemu.Options{Disks: []qemu.Disk{{Path: iso, Interface: "usb", ReadOnly: true}}}, syslinuxMenu)
 }
 
 // TestISOUSBUEFI boots the ISO written to a USB stick under OVMF: the
@@ -129,12 +137,7 @@ func TestISOUSBBIOS(t *testing.T) {
 // partition table, and GRUB finds the ISO 9660 tree on the whole stick.
 func TestISOUSBUEFI(t *testing.T) {
 	iso := buildISO(t, media(t, bootimage.DefaultTimeout))
-	start := time.Now()
-	vm := qemu.Start(t, qemu.Options{NoKernel: true, NIC: "none", Firmware: "uefi",
-		Disks: []qemu.Disk{{Path: iso, Interface: "usb", ReadOnly: true}}})
-	vm.ExpectPrompt(t, grubMenu, bootTimeout)
-	vm.SendKey(t, "ret")
-	readyAndPowerOff(t, vm, start)
+	bootThroughMenu(t, qemu.Options{Firmware: "uefi", Disks: []qemu.Disk{{Path: iso, Interface: "usb", ReadOnly: true}}}, grubMenu)
 }
 
 func buildDisk(t *testing.T, m bootimage.Media, qcow2 bool) (string, string) {
@@ -158,13 +161,7 @@ func buildDisk(t *testing.T, m bootimage.Media, qcow2 bool) (string, string) {
 // syslinux from the EFI system partition; Enter at the menu boots.
 func TestDiskBIOS(t *testing.T) {
 	disk, format := buildDisk(t, media(t, bootimage.DefaultTimeout), false)
-	start := time.Now()
-	vm := qemu.Start(t, qemu.Options{NoKernel: true, NIC: "none",
-		Disks: []qemu.Disk{{Path: disk, Format: format}}})
-	vm.Expect(t, `SYSLINUX`, bootTimeout)
-	vm.ExpectPrompt(t, syslinuxMenu, time.Minute)
-	vm.SendKey(t, "ret")
-	readyAndPowerOff(t, vm, start)
+	bootThroughMenu(t, qemu.Options{Disks: []qemu.Disk{{Path: disk, Format: format}}}, syslinuxMenu)
 }
 
 // TestDiskUEFI boots the qcow2 disk image under OVMF: GRUB as
@@ -172,12 +169,7 @@ func TestDiskBIOS(t *testing.T) {
 // boots.
 func TestDiskUEFI(t *testing.T) {
 	disk, format := buildDisk(t, media(t, bootimage.DefaultTimeout), true)
-	start := time.Now()
-	vm := qemu.Start(t, qemu.Options{NoKernel: true, NIC: "none", Firmware: "uefi",
-		Disks: []qemu.Disk{{Path: disk, Format: format}}})
-	vm.ExpectPrompt(t, grubMenu, bootTimeout)
-	vm.SendKey(t, "ret")
-	readyAndPowerOff(t, vm, start)
+	bootThroughMenu(t, qemu.Options{Firmware: "uefi", Disks: []qemu.Disk{{Path: disk, Format: format}}}, grubMenu)
 }
 
 // TestUKIUEFI boots the Unified Kernel Image as the firmware's removable
