@@ -1,6 +1,12 @@
 # Kurma: a minimal OS that runs containers.
 #
 #   make image   build/kurma/{vmlinuz,vmlinux,initrd.img,cmdline}
+#   make iso     build/kurma/kurma.iso: hybrid ISO, BIOS and UEFI, CD-ROM and USB
+#   make disk    build/kurma/kurma.img and kurma.qcow2: GPT disk, BIOS and UEFI
+#   make uki     build/kurma/kurma.efi: Unified Kernel Image (UEFI)
+#   make pxe     build/kurma/pxe/: iPXE script, kernel, initrd, iPXE loaders
+#   make media   all four
+#   make serve-pxe  serve build/kurma/pxe over TFTP and HTTP (docs/booting.md)
 #   make run     build the image and boot it in QEMU on this terminal
 #   make test    unit, privileged and end-to-end tests (QEMU boots)
 #   make bench   the performance table
@@ -19,7 +25,24 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -buildid='
 SETUP     := build/.setup-done
 
-.PHONY: all setup image run test test-unit test-privileged test-fuzz test-e2e bench vet clean
+# Boot media are dated at the last commit, so a build is reproducible.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1704067200)
+export SOURCE_DATE_EPOCH
+MEDIA     := build/bin/kurma-build
+MEDIAARGS  = -image $(OUT) -version $(VERSION)
+# The blank KURMA_DATA partition of make disk, in MiB (0: none).
+DATA_MIB  ?= 256
+# The config URL the iPXE script passes (kurma.config.url); iPXE expands
+# ${mac} to the booting NIC's MAC and ${next-server} to the TFTP server.
+# Empty: none. Read with $(value ...), so make leaves ${...} alone.
+PXE_CONFIG_URL ?= http://${next-server}:8080/config/${mac}
+PXE_TFTP  ?= :69
+PXE_HTTP  ?= :8080
+# The per-machine configurations serve-pxe serves at /config/ (files
+# named by MAC address); empty: build/kurma/pxe/config.
+PXE_CONFIG_DIR ?=
+
+.PHONY: all setup image iso disk uki pxe media serve-pxe run test test-unit test-privileged test-fuzz test-e2e bench vet clean
 
 all: image
 
@@ -49,6 +72,23 @@ image: $(SETUP) build/bin/kurma-init build/bin/kurma-build $(TREES:%=%/.done)
 		-kernel-dir $(KDIR) -release $(KERNEL_RELEASE) -profile $(PROFILE) \
 		-version $(VERSION) $(TREES:%=-tree %)
 	echo "console=tty0 console=ttyS0,115200n8 loglevel=4" > $(OUT)/cmdline
+
+iso: image
+	$(MEDIA) iso $(MEDIAARGS) -o $(OUT)/kurma.iso
+
+disk: image
+	$(MEDIA) disk $(MEDIAARGS) -data-mib $(DATA_MIB) -o $(OUT)/kurma.img -qcow2 $(OUT)/kurma.qcow2
+
+uki: image
+	$(MEDIA) uki $(MEDIAARGS) -o $(OUT)/kurma.efi
+
+pxe: image
+	$(MEDIA) pxe $(MEDIAARGS) -config-url '$(value PXE_CONFIG_URL)' -o $(OUT)/pxe
+
+media: iso disk uki pxe
+
+serve-pxe: pxe
+	$(MEDIA) serve-pxe -dir $(OUT)/pxe -config '$(PXE_CONFIG_DIR)' -tftp '$(PXE_TFTP)' -http '$(PXE_HTTP)'
 
 run: image
 	scripts/run-qemu

@@ -3,6 +3,11 @@
 //	kurma-build vmlinux -o OUT BZIMAGE     extract the uncompressed kernel
 //	kurma-build initrd [flags]             build the reproducible initramfs
 //	kurma-build buildroot -recipe R -o DIR assemble a userland tree or ACI
+//	kurma-build iso [flags]                the hybrid ISO (BIOS and UEFI)
+//	kurma-build disk [flags]               the GPT disk image (raw, qcow2)
+//	kurma-build uki [flags]                the Unified Kernel Image
+//	kurma-build pxe [flags]                the PXE tree (iPXE script, kernel, initrd)
+//	kurma-build serve-pxe [flags]          serve a PXE tree over TFTP and HTTP
 //
 // It is build-time tooling: the OS binary links none of it.
 package main
@@ -23,9 +28,14 @@ type command struct {
 }
 
 var commands = map[string]command{
+	"pxe":       {"build the PXE tree: iPXE script, kernel, initrd", runPXE},
+	"serve-pxe": {"serve a PXE tree over TFTP and HTTP", runServePXE},
+	"uki":       {"build the Unified Kernel Image (UEFI)", runUKI},
 	"vmlinux":   {"extract the uncompressed vmlinux from a bzImage", runVmlinux},
 	"initrd":    {"build the reproducible initramfs", runInitrd},
 	"buildroot": {"assemble a userland tree (or ACI) from a recipe", runBuildroot},
+	"disk":      {"build the GPT disk image (raw and qcow2)", runDisk},
+	"iso":       {"build the hybrid ISO (BIOS and UEFI; CD-ROM and USB)", runISO},
 }
 
 func main() {

@@ -364,7 +364,23 @@ func (vm *VM) ExpectErr(pattern string, timeout time.Duration) ([]string, error)
 	return vm.expect(regexp.MustCompile(pattern), timeout)
 }
 
+// ExpectPrompt is Expect for text that waits for input, such as a boot
+// menu or a prompt: it also searches the line the console is still
+// printing.
+func (vm *VM) ExpectPrompt(t testing.TB, pattern string, timeout time.Duration) []string {
+	t.Helper()
+	m, err := vm.expectIn(regexp.MustCompile(pattern), timeout, false)
+	if err != nil {
+		t.Fatalf("waiting for %q: %v", pattern, err)
+	}
+	return m
+}
+
 func (vm *VM) expect(re *regexp.Regexp, timeout time.Duration) ([]string, error) {
+	return vm.expectIn(re, timeout, true)
+}
+
+func (vm *VM) expectIn(re *regexp.Regexp, timeout time.Duration, wholeLines bool) ([]string, error) {
 	deadline := time.Now().Add(timeout)
 	timer := time.AfterFunc(timeout, func() {
 		vm.mu.Lock()
@@ -377,7 +393,9 @@ func (vm *VM) expect(re *regexp.Regexp, timeout time.Duration) ([]string, error)
 	for {
 		// Only whole lines: a match must not stop at the end of a read.
 		rest := vm.console[vm.cursor:]
-		if i := strings.LastIndexByte(string(rest), '\n'); i >= 0 {
+		if !wholeLines {
+			// a prompt: the line being printed counts
+		} else if i := strings.LastIndexByte(string(rest), '\n'); i >= 0 {
 			rest = rest[:i+1]
 		} else {
 			rest = nil
@@ -453,6 +471,34 @@ func (vm *VM) monitorCmd(command string) error {
 func (vm *VM) SendKey(t testing.TB, keys string) {
 	t.Helper()
 	vm.Monitor(t, "sendkey "+keys)
+}
+
+// Type types text on the guest's keyboard, a key at a time: letters,
+// digits, space, "\n" (Enter) and . , - _ = / : ; as a US keyboard has
+// them.
+func (vm *VM) Type(t testing.TB, text string) {
+	t.Helper()
+	for _, r := range text {
+		key, ok := keyNames[r]
+		switch {
+		case ok:
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			key = string(r)
+		case r >= 'A' && r <= 'Z':
+			key = "shift-" + strings.ToLower(string(r))
+		default:
+			t.Fatalf("qemu: no key for %q", r)
+		}
+		vm.SendKey(t, key)
+	}
+}
+
+// keyNames are QEMU's names of the keys for characters that are not
+// letters or digits.
+var keyNames = map[rune]string{
+	' ': "spc", '\n': "ret", '\t': "tab", '.': "dot", ',': "comma",
+	'-': "minus", '_': "shift-minus", '=': "equal", '/': "slash",
+	':': "shift-semicolon", ';': "semicolon",
 }
 
 // WaitExit waits for QEMU to exit (the guest powered off) and fails the
