@@ -19,7 +19,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -buildid='
 SETUP     := build/.setup-done
 
-.PHONY: all setup image run test test-unit test-privileged test-fuzz test-e2e bench vet clean
+.PHONY: all setup image run test test-unit test-privileged test-fuzz test-e2e bench vet clean generate
 
 all: image
 
@@ -85,6 +85,16 @@ test: vet test-unit test-privileged test-fuzz test-e2e
 
 bench: image
 	KURMA_E2E=1 KURMA_IMAGE=$(CURDIR)/$(OUT) $(GO) test -run '^$$' -bench . -benchtime 3x ./tests/e2e/
+
+# The API's generated code is committed; this regenerates it with the
+# protoc of Debian (scripts/setup) and the Go plugins pinned in go.mod.
+generate: $(SETUP)
+	$(GO) build -o build/bin/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
+	$(GO) build -o build/bin/protoc-gen-connect-go connectrpc.com/connect/cmd/protoc-gen-connect-go
+	protoc -I api -I /usr/include \
+		--plugin=protoc-gen-go=build/bin/protoc-gen-go --go_out=api --go_opt=paths=source_relative \
+		--plugin=protoc-gen-connect-go=build/bin/protoc-gen-connect-go --connect-go_out=api --connect-go_opt=paths=source_relative \
+		api/kurma/v1/*.proto
 
 clean:
 	rm -rf build/bin build/kurma
