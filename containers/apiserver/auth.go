@@ -35,6 +35,7 @@ var readerProcedures = map[string]bool{
 	"/kurma.v1.ImageService/Get":     true,
 	"/kurma.v1.SystemService/Info":   true,
 	"/kurma.v1.SystemService/Events": true,
+	"/kurma.v1.SystemService/Config": true,
 }
 
 // Allowed reports whether a role may call a procedure.

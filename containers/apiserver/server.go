@@ -37,6 +37,9 @@ type Server struct {
 	// Power ends the machine ("reboot", "poweroff"); nil when the daemon
 	// does not run on the Kurma OS.
 	Power func(ctx context.Context, action string) error
+	// Config renders the effective configuration with its origins and
+	// its errors; nil when the daemon has none.
+	Config func() (yaml string, errs []string, err error)
 	// Insecure is what the configuration lets callers ask of Fetch.
 	Insecure Insecure
 	Events   *Events

@@ -147,3 +147,14 @@ func (ss systemService) Events(ctx context.Context, _ *connect.Request[kurmav1.E
 		}
 	}
 }
+
+func (ss systemService) Config(ctx context.Context, _ *connect.Request[kurmav1.ConfigRequest]) (*connect.Response[kurmav1.ConfigResponse], error) {
+	if ss.s.Config == nil {
+		return nil, connect.NewError(connect.CodeFailedPrecondition, errorf("config: this daemon was started without a configuration"))
+	}
+	y, errs, err := ss.s.Config()
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return connect.NewResponse(&kurmav1.ConfigResponse{Yaml: y, Errors: errs}), nil
+}

@@ -22,6 +22,97 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfigRequest) Reset() {
+	*x = ConfigRequest{}
+	mi := &file_kurma_v1_system_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfigRequest) ProtoMessage() {}
+
+func (x *ConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kurma_v1_system_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfigRequest.ProtoReflect.Descriptor instead.
+func (*ConfigRequest) Descriptor() ([]byte, []int) {
+	return file_kurma_v1_system_proto_rawDescGZIP(), []int{0}
+}
+
+type ConfigResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The configuration as YAML, each value followed by a comment naming
+	// the layer and source that set it.
+	Yaml string `protobuf:"bytes,1,opt,name=yaml,proto3" json:"yaml,omitempty"`
+	// The errors the configuration had, as shown on the console.
+	Errors        []string `protobuf:"bytes,2,rep,name=errors,proto3" json:"errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfigResponse) Reset() {
+	*x = ConfigResponse{}
+	mi := &file_kurma_v1_system_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfigResponse) ProtoMessage() {}
+
+func (x *ConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kurma_v1_system_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfigResponse.ProtoReflect.Descriptor instead.
+func (*ConfigResponse) Descriptor() ([]byte, []int) {
+	return file_kurma_v1_system_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ConfigResponse) GetYaml() string {
+	if x != nil {
+		return x.Yaml
+	}
+	return ""
+}
+
+func (x *ConfigResponse) GetErrors() []string {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
 type InfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -30,7 +121,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_kurma_v1_system_proto_msgTypes[0]
+	mi := &file_kurma_v1_system_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -42,7 +133,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_system_proto_msgTypes[0]
+	mi := &file_kurma_v1_system_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -55,7 +146,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_system_proto_rawDescGZIP(), []int{0}
+	return file_kurma_v1_system_proto_rawDescGZIP(), []int{2}
 }
 
 type InfoResponse struct {
@@ -81,7 +172,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_kurma_v1_system_proto_msgTypes[1]
+	mi := &file_kurma_v1_system_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -93,7 +184,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_system_proto_msgTypes[1]
+	mi := &file_kurma_v1_system_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -106,7 +197,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_system_proto_rawDescGZIP(), []int{1}
+	return file_kurma_v1_system_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *InfoResponse) GetVersion() string {
@@ -208,7 +299,7 @@ type Capacity struct {
 
 func (x *Capacity) Reset() {
 	*x = Capacity{}
-	mi := &file_kurma_v1_system_proto_msgTypes[2]
+	mi := &file_kurma_v1_system_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -220,7 +311,7 @@ func (x *Capacity) String() string {
 func (*Capacity) ProtoMessage() {}
 
 func (x *Capacity) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_system_proto_msgTypes[2]
+	mi := &file_kurma_v1_system_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -233,7 +324,7 @@ func (x *Capacity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Capacity.ProtoReflect.Descriptor instead.
 func (*Capacity) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_system_proto_rawDescGZIP(), []int{2}
+	return file_kurma_v1_system_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Capacity) GetCpuTotal() int64 {
@@ -290,7 +381,7 @@ type BootPhase struct {
 
 func (x *BootPhase) Reset() {
 	*x = BootPhase{}
-	mi := &file_kurma_v1_system_proto_msgTypes[3]
+	mi := &file_kurma_v1_system_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -302,7 +393,7 @@ func (x *BootPhase) String() string {
 func (*BootPhase) ProtoMessage() {}
 
 func (x *BootPhase) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_system_proto_msgTypes[3]
+	mi := &file_kurma_v1_system_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -315,7 +406,7 @@ func (x *BootPhase) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BootPhase.ProtoReflect.Descriptor instead.
 func (*BootPhase) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_system_proto_rawDescGZIP(), []int{3}
+	return file_kurma_v1_system_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *BootPhase) GetName() string {
@@ -354,7 +445,7 @@ type RebootRequest struct {
 
 func (x *RebootRequest) Reset() {
 	*x = RebootRequest{}
-	mi := &file_kurma_v1_system_proto_msgTypes[4]
+	mi := &file_kurma_v1_system_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -366,7 +457,7 @@ func (x *RebootRequest) String() string {
 func (*RebootRequest) ProtoMessage() {}
 
 func (x *RebootRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_system_proto_msgTypes[4]
+	mi := &file_kurma_v1_system_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -379,7 +470,7 @@ func (x *RebootRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootRequest.ProtoReflect.Descriptor instead.
 func (*RebootRequest) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_system_proto_rawDescGZIP(), []int{4}
+	return file_kurma_v1_system_proto_rawDescGZIP(), []int{6}
 }
 
 type RebootResponse struct {
@@ -390,7 +481,7 @@ type RebootResponse struct {
 
 func (x *RebootResponse) Reset() {
 	*x = RebootResponse{}
-	mi := &file_kurma_v1_system_proto_msgTypes[5]
+	mi := &file_kurma_v1_system_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -402,7 +493,7 @@ func (x *RebootResponse) String() string {
 func (*RebootResponse) ProtoMessage() {}
 
 func (x *RebootResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_system_proto_msgTypes[5]
+	mi := &file_kurma_v1_system_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -415,7 +506,7 @@ func (x *RebootResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootResponse.ProtoReflect.Descriptor instead.
 func (*RebootResponse) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_system_proto_rawDescGZIP(), []int{5}
+	return file_kurma_v1_system_proto_rawDescGZIP(), []int{7}
 }
 
 type PoweroffRequest struct {
@@ -426,7 +517,7 @@ type PoweroffRequest struct {
 
 func (x *PoweroffRequest) Reset() {
 	*x = PoweroffRequest{}
-	mi := &file_kurma_v1_system_proto_msgTypes[6]
+	mi := &file_kurma_v1_system_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +529,7 @@ func (x *PoweroffRequest) String() string {
 func (*PoweroffRequest) ProtoMessage() {}
 
 func (x *PoweroffRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_system_proto_msgTypes[6]
+	mi := &file_kurma_v1_system_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +542,7 @@ func (x *PoweroffRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoweroffRequest.ProtoReflect.Descriptor instead.
 func (*PoweroffRequest) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_system_proto_rawDescGZIP(), []int{6}
+	return file_kurma_v1_system_proto_rawDescGZIP(), []int{8}
 }
 
 type PoweroffResponse struct {
@@ -462,7 +553,7 @@ type PoweroffResponse struct {
 
 func (x *PoweroffResponse) Reset() {
 	*x = PoweroffResponse{}
-	mi := &file_kurma_v1_system_proto_msgTypes[7]
+	mi := &file_kurma_v1_system_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -474,7 +565,7 @@ func (x *PoweroffResponse) String() string {
 func (*PoweroffResponse) ProtoMessage() {}
 
 func (x *PoweroffResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_system_proto_msgTypes[7]
+	mi := &file_kurma_v1_system_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -487,7 +578,7 @@ func (x *PoweroffResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoweroffResponse.ProtoReflect.Descriptor instead.
 func (*PoweroffResponse) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_system_proto_rawDescGZIP(), []int{7}
+	return file_kurma_v1_system_proto_rawDescGZIP(), []int{9}
 }
 
 type EventsRequest struct {
@@ -498,7 +589,7 @@ type EventsRequest struct {
 
 func (x *EventsRequest) Reset() {
 	*x = EventsRequest{}
-	mi := &file_kurma_v1_system_proto_msgTypes[8]
+	mi := &file_kurma_v1_system_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -510,7 +601,7 @@ func (x *EventsRequest) String() string {
 func (*EventsRequest) ProtoMessage() {}
 
 func (x *EventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_system_proto_msgTypes[8]
+	mi := &file_kurma_v1_system_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -523,7 +614,7 @@ func (x *EventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
 func (*EventsRequest) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_system_proto_rawDescGZIP(), []int{8}
+	return file_kurma_v1_system_proto_rawDescGZIP(), []int{10}
 }
 
 type Event struct {
@@ -545,7 +636,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_kurma_v1_system_proto_msgTypes[9]
+	mi := &file_kurma_v1_system_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +648,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_system_proto_msgTypes[9]
+	mi := &file_kurma_v1_system_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +661,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_system_proto_rawDescGZIP(), []int{9}
+	return file_kurma_v1_system_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -619,7 +710,11 @@ var File_kurma_v1_system_proto protoreflect.FileDescriptor
 
 const file_kurma_v1_system_proto_rawDesc = "" +
 	"\n" +
-	"\x15kurma/v1/system.proto\x12\bkurma.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\r\n" +
+	"\x15kurma/v1/system.proto\x12\bkurma.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0f\n" +
+	"\rConfigRequest\"<\n" +
+	"\x0eConfigResponse\x12\x12\n" +
+	"\x04yaml\x18\x01 \x01(\tR\x04yaml\x12\x16\n" +
+	"\x06errors\x18\x02 \x03(\tR\x06errors\"\r\n" +
 	"\vInfoRequest\"\x90\x03\n" +
 	"\fInfoResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1a\n" +
@@ -658,12 +753,13 @@ const file_kurma_v1_system_proto_rawDesc = "" +
 	"\x02id\x18\x03 \x01(\tR\x02id\x12\x16\n" +
 	"\x06action\x18\x04 \x01(\tR\x06action\x12\x12\n" +
 	"\x04name\x18\x05 \x01(\tR\x04name\x12\x18\n" +
-	"\amessage\x18\x06 \x01(\tR\amessage2\xfc\x01\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage2\xb9\x02\n" +
 	"\rSystemService\x125\n" +
 	"\x04Info\x12\x15.kurma.v1.InfoRequest\x1a\x16.kurma.v1.InfoResponse\x12;\n" +
 	"\x06Reboot\x12\x17.kurma.v1.RebootRequest\x1a\x18.kurma.v1.RebootResponse\x12A\n" +
 	"\bPoweroff\x12\x19.kurma.v1.PoweroffRequest\x1a\x1a.kurma.v1.PoweroffResponse\x124\n" +
-	"\x06Events\x12\x17.kurma.v1.EventsRequest\x1a\x0f.kurma.v1.Event0\x01B/Z-github.com/kurmaos/kurma/api/kurma/v1;kurmav1b\x06proto3"
+	"\x06Events\x12\x17.kurma.v1.EventsRequest\x1a\x0f.kurma.v1.Event0\x01\x12;\n" +
+	"\x06Config\x12\x17.kurma.v1.ConfigRequest\x1a\x18.kurma.v1.ConfigResponseB/Z-github.com/kurmaos/kurma/api/kurma/v1;kurmav1b\x06proto3"
 
 var (
 	file_kurma_v1_system_proto_rawDescOnce sync.Once
@@ -677,35 +773,39 @@ func file_kurma_v1_system_proto_rawDescGZIP() []byte {
 	return file_kurma_v1_system_proto_rawDescData
 }
 
-var file_kurma_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_kurma_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_kurma_v1_system_proto_goTypes = []any{
-	(*InfoRequest)(nil),           // 0: kurma.v1.InfoRequest
-	(*InfoResponse)(nil),          // 1: kurma.v1.InfoResponse
-	(*Capacity)(nil),              // 2: kurma.v1.Capacity
-	(*BootPhase)(nil),             // 3: kurma.v1.BootPhase
-	(*RebootRequest)(nil),         // 4: kurma.v1.RebootRequest
-	(*RebootResponse)(nil),        // 5: kurma.v1.RebootResponse
-	(*PoweroffRequest)(nil),       // 6: kurma.v1.PoweroffRequest
-	(*PoweroffResponse)(nil),      // 7: kurma.v1.PoweroffResponse
-	(*EventsRequest)(nil),         // 8: kurma.v1.EventsRequest
-	(*Event)(nil),                 // 9: kurma.v1.Event
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*ConfigRequest)(nil),         // 0: kurma.v1.ConfigRequest
+	(*ConfigResponse)(nil),        // 1: kurma.v1.ConfigResponse
+	(*InfoRequest)(nil),           // 2: kurma.v1.InfoRequest
+	(*InfoResponse)(nil),          // 3: kurma.v1.InfoResponse
+	(*Capacity)(nil),              // 4: kurma.v1.Capacity
+	(*BootPhase)(nil),             // 5: kurma.v1.BootPhase
+	(*RebootRequest)(nil),         // 6: kurma.v1.RebootRequest
+	(*RebootResponse)(nil),        // 7: kurma.v1.RebootResponse
+	(*PoweroffRequest)(nil),       // 8: kurma.v1.PoweroffRequest
+	(*PoweroffResponse)(nil),      // 9: kurma.v1.PoweroffResponse
+	(*EventsRequest)(nil),         // 10: kurma.v1.EventsRequest
+	(*Event)(nil),                 // 11: kurma.v1.Event
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
 }
 var file_kurma_v1_system_proto_depIdxs = []int32{
-	10, // 0: kurma.v1.InfoResponse.booted_at:type_name -> google.protobuf.Timestamp
-	2,  // 1: kurma.v1.InfoResponse.capacity:type_name -> kurma.v1.Capacity
-	3,  // 2: kurma.v1.InfoResponse.boot:type_name -> kurma.v1.BootPhase
-	10, // 3: kurma.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 4: kurma.v1.SystemService.Info:input_type -> kurma.v1.InfoRequest
-	4,  // 5: kurma.v1.SystemService.Reboot:input_type -> kurma.v1.RebootRequest
-	6,  // 6: kurma.v1.SystemService.Poweroff:input_type -> kurma.v1.PoweroffRequest
-	8,  // 7: kurma.v1.SystemService.Events:input_type -> kurma.v1.EventsRequest
-	1,  // 8: kurma.v1.SystemService.Info:output_type -> kurma.v1.InfoResponse
-	5,  // 9: kurma.v1.SystemService.Reboot:output_type -> kurma.v1.RebootResponse
-	7,  // 10: kurma.v1.SystemService.Poweroff:output_type -> kurma.v1.PoweroffResponse
-	9,  // 11: kurma.v1.SystemService.Events:output_type -> kurma.v1.Event
-	8,  // [8:12] is the sub-list for method output_type
-	4,  // [4:8] is the sub-list for method input_type
+	12, // 0: kurma.v1.InfoResponse.booted_at:type_name -> google.protobuf.Timestamp
+	4,  // 1: kurma.v1.InfoResponse.capacity:type_name -> kurma.v1.Capacity
+	5,  // 2: kurma.v1.InfoResponse.boot:type_name -> kurma.v1.BootPhase
+	12, // 3: kurma.v1.Event.time:type_name -> google.protobuf.Timestamp
+	2,  // 4: kurma.v1.SystemService.Info:input_type -> kurma.v1.InfoRequest
+	6,  // 5: kurma.v1.SystemService.Reboot:input_type -> kurma.v1.RebootRequest
+	8,  // 6: kurma.v1.SystemService.Poweroff:input_type -> kurma.v1.PoweroffRequest
+	10, // 7: kurma.v1.SystemService.Events:input_type -> kurma.v1.EventsRequest
+	0,  // 8: kurma.v1.SystemService.Config:input_type -> kurma.v1.ConfigRequest
+	3,  // 9: kurma.v1.SystemService.Info:output_type -> kurma.v1.InfoResponse
+	7,  // 10: kurma.v1.SystemService.Reboot:output_type -> kurma.v1.RebootResponse
+	9,  // 11: kurma.v1.SystemService.Poweroff:output_type -> kurma.v1.PoweroffResponse
+	11, // 12: kurma.v1.SystemService.Events:output_type -> kurma.v1.Event
+	1,  // 13: kurma.v1.SystemService.Config:output_type -> kurma.v1.ConfigResponse
+	9,  // [9:14] is the sub-list for method output_type
+	4,  // [4:9] is the sub-list for method input_type
 	4,  // [4:4] is the sub-list for extension type_name
 	4,  // [4:4] is the sub-list for extension extendee
 	0,  // [0:4] is the sub-list for field type_name
@@ -722,7 +822,7 @@ func file_kurma_v1_system_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kurma_v1_system_proto_rawDesc), len(file_kurma_v1_system_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -41,6 +41,8 @@ const (
 	SystemServicePoweroffProcedure = "/kurma.v1.SystemService/Poweroff"
 	// SystemServiceEventsProcedure is the fully-qualified name of the SystemService's Events RPC.
 	SystemServiceEventsProcedure = "/kurma.v1.SystemService/Events"
+	// SystemServiceConfigProcedure is the fully-qualified name of the SystemService's Config RPC.
+	SystemServiceConfigProcedure = "/kurma.v1.SystemService/Config"
 )
 
 // SystemServiceClient is a client for the kurma.v1.SystemService service.
@@ -54,6 +56,9 @@ type SystemServiceClient interface {
 	Poweroff(context.Context, *connect.Request[v1.PoweroffRequest]) (*connect.Response[v1.PoweroffResponse], error)
 	// Events streams what happens to pods and images, from now on.
 	Events(context.Context, *connect.Request[v1.EventsRequest]) (*connect.ServerStreamForClient[v1.Event], error)
+	// Config returns the effective configuration, each value with the layer
+	// that set it.
+	Config(context.Context, *connect.Request[v1.ConfigRequest]) (*connect.Response[v1.ConfigResponse], error)
 }
 
 // NewSystemServiceClient constructs a client for the kurma.v1.SystemService service. By default, it
@@ -91,6 +96,12 @@ func NewSystemServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(systemServiceMethods.ByName("Events")),
 			connect.WithClientOptions(opts...),
 		),
+		config: connect.NewClient[v1.ConfigRequest, v1.ConfigResponse](
+			httpClient,
+			baseURL+SystemServiceConfigProcedure,
+			connect.WithSchema(systemServiceMethods.ByName("Config")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -100,6 +111,7 @@ type systemServiceClient struct {
 	reboot   *connect.Client[v1.RebootRequest, v1.RebootResponse]
 	poweroff *connect.Client[v1.PoweroffRequest, v1.PoweroffResponse]
 	events   *connect.Client[v1.EventsRequest, v1.Event]
+	config   *connect.Client[v1.ConfigRequest, v1.ConfigResponse]
 }
 
 // Info calls kurma.v1.SystemService.Info.
@@ -122,6 +134,11 @@ func (c *systemServiceClient) Events(ctx context.Context, req *connect.Request[v
 	return c.events.CallServerStream(ctx, req)
 }
 
+// Config calls kurma.v1.SystemService.Config.
+func (c *systemServiceClient) Config(ctx context.Context, req *connect.Request[v1.ConfigRequest]) (*connect.Response[v1.ConfigResponse], error) {
+	return c.config.CallUnary(ctx, req)
+}
+
 // SystemServiceHandler is an implementation of the kurma.v1.SystemService service.
 type SystemServiceHandler interface {
 	// Info returns the version, the host, its capacity and use, and the boot
@@ -133,6 +150,9 @@ type SystemServiceHandler interface {
 	Poweroff(context.Context, *connect.Request[v1.PoweroffRequest]) (*connect.Response[v1.PoweroffResponse], error)
 	// Events streams what happens to pods and images, from now on.
 	Events(context.Context, *connect.Request[v1.EventsRequest], *connect.ServerStream[v1.Event]) error
+	// Config returns the effective configuration, each value with the layer
+	// that set it.
+	Config(context.Context, *connect.Request[v1.ConfigRequest]) (*connect.Response[v1.ConfigResponse], error)
 }
 
 // NewSystemServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -166,6 +186,12 @@ func NewSystemServiceHandler(svc SystemServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(systemServiceMethods.ByName("Events")),
 		connect.WithHandlerOptions(opts...),
 	)
+	systemServiceConfigHandler := connect.NewUnaryHandler(
+		SystemServiceConfigProcedure,
+		svc.Config,
+		connect.WithSchema(systemServiceMethods.ByName("Config")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/kurma.v1.SystemService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SystemServiceInfoProcedure:
@@ -176,6 +202,8 @@ func NewSystemServiceHandler(svc SystemServiceHandler, opts ...connect.HandlerOp
 			systemServicePoweroffHandler.ServeHTTP(w, r)
 		case SystemServiceEventsProcedure:
 			systemServiceEventsHandler.ServeHTTP(w, r)
+		case SystemServiceConfigProcedure:
+			systemServiceConfigHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -199,4 +227,8 @@ func (UnimplementedSystemServiceHandler) Poweroff(context.Context, *connect.Requ
 
 func (UnimplementedSystemServiceHandler) Events(context.Context, *connect.Request[v1.EventsRequest], *connect.ServerStream[v1.Event]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("kurma.v1.SystemService.Events is not implemented"))
+}
+
+func (UnimplementedSystemServiceHandler) Config(context.Context, *connect.Request[v1.ConfigRequest]) (*connect.Response[v1.ConfigResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("kurma.v1.SystemService.Config is not implemented"))
 }
