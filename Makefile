@@ -42,7 +42,7 @@ PXE_HTTP  ?= :8080
 # named by MAC address); empty: build/kurma/pxe/config.
 PXE_CONFIG_DIR ?=
 
-.PHONY: all setup image iso disk uki pxe media serve-pxe run test test-unit test-privileged test-fuzz test-e2e bench vet clean
+.PHONY: all setup image iso disk uki pxe media serve-pxe run test test-unit test-privileged test-fuzz test-e2e bench vet clean generate
 
 all: image
 
@@ -125,6 +125,16 @@ test: vet test-unit test-privileged test-fuzz test-e2e
 
 bench: image
 	KURMA_E2E=1 KURMA_IMAGE=$(CURDIR)/$(OUT) $(GO) test -run '^$$' -bench . -benchtime 3x ./tests/e2e/
+
+# The API's generated code is committed; this regenerates it with the
+# protoc of Debian (scripts/setup) and the Go plugins pinned in go.mod.
+generate: $(SETUP)
+	$(GO) build -o build/bin/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
+	$(GO) build -o build/bin/protoc-gen-connect-go connectrpc.com/connect/cmd/protoc-gen-connect-go
+	protoc -I api -I /usr/include \
+		--plugin=protoc-gen-go=build/bin/protoc-gen-go --go_out=api --go_opt=paths=source_relative \
+		--plugin=protoc-gen-connect-go=build/bin/protoc-gen-connect-go --connect-go_out=api --connect-go_opt=paths=source_relative \
+		api/kurma/v1/*.proto
 
 clean:
 	rm -rf build/bin build/kurma

@@ -38,13 +38,13 @@ func Decompress(r io.Reader, maxXZDict int64) (io.Reader, Compression, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(12 + 1024) // an xz stream header and a block header at most
 	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
-		return nil, None, fmt.Errorf("read archive: %w", err)
+		return nil, None, fmt.Errorf("read archive: %w: %w", ErrBadArchive, err)
 	}
 	switch {
 	case bytes.HasPrefix(head, gzipMagic):
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, Gzip, fmt.Errorf("gzip: %w", err)
+			return nil, Gzip, fmt.Errorf("gzip: %w: %w", ErrBadArchive, err)
 		}
 		return &namedReader{zr, Gzip}, Gzip, nil
 	case bytes.HasPrefix(head, bzip2Magic):
@@ -55,7 +55,7 @@ func Decompress(r io.Reader, maxXZDict int64) (io.Reader, Compression, error) {
 		}
 		zr, err := xz.NewReader(br)
 		if err != nil {
-			return nil, XZ, fmt.Errorf("xz: %w", err)
+			return nil, XZ, fmt.Errorf("xz: %w: %w", ErrBadArchive, err)
 		}
 		return &namedReader{zr, XZ}, XZ, nil
 	}

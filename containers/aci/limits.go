@@ -46,6 +46,10 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
+// ErrBadArchive is wrapped by the errors for bytes that are not a valid
+// (compressed) tar archive.
+var ErrBadArchive = errors.New("not a valid archive")
+
 // ErrTooLarge is wrapped by the errors for an image over one of its limits.
 var ErrTooLarge = errors.New("over the configured limit")
 

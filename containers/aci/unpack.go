@@ -105,7 +105,7 @@ func ReadManifest(ctx context.Context, r io.Reader, limits Limits) (*schema.Imag
 			return nil, ErrNoManifest
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read archive: %w", err)
+			return nil, fmt.Errorf("read archive: %w: %w", ErrBadArchive, err)
 		}
 		name, err := rootfs.Clean(h.Name)
 		if err != nil {
@@ -144,7 +144,7 @@ func (u *unpacker) run() error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("read archive: %w", err)
+			return fmt.Errorf("read archive: %w: %w", ErrBadArchive, err)
 		}
 		if entries++; entries > u.lim.MaxEntries {
 			return tooLarge("archive entries", int64(u.lim.MaxEntries))
@@ -164,7 +164,7 @@ func (u *unpacker) run() error {
 	// Trailing bytes after the end of the archive are part of the file,
 	// so part of its ID.
 	if _, err := io.Copy(io.Discard, in); err != nil {
-		return fmt.Errorf("read archive: %w", err)
+		return fmt.Errorf("read archive: %w: %w", ErrBadArchive, err)
 	}
 	if u.manifest == nil {
 		return ErrNoManifest
