@@ -49,8 +49,15 @@ func TestSocketRefusesOthers(t *testing.T) {
 		}
 	}
 	gid, _ := strconv.Atoi(grp.Gid)
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
+	// t.TempDir's parent is 0700: nobody must reach the socket's directory.
+	dir, err := os.MkdirTemp("", "kurma-socket-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(dir, "kurma.sock")
 	l, err := ListenUnix(path, "kurma")
 	if err != nil {
