@@ -2,6 +2,7 @@ package boot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,6 +24,10 @@ func (m *Machine) disks(ctx context.Context) error {
 		if err := os.MkdirAll(filepath.Join(disks.DefaultRoot, string(u)), 0o755); err != nil {
 			return err
 		}
+	}
+	// resize2fs and e2fsck look in /etc/mtab for what is mounted.
+	if err := os.Symlink("/proc/self/mounts", "/etc/mtab"); err != nil && !errors.Is(err, os.ErrExist) {
+		m.log.Warnf("disks: /etc/mtab: %v", err)
 	}
 	if len(m.cfg.Disks) == 0 {
 		m.log.Debugf("disks: none configured; /var/lib/kurma is on the root tmpfs")

@@ -52,9 +52,9 @@ func Decide(dev string, found Signature, d config.Disk) (Plan, error) {
 	}
 	switch found.Kind {
 	case KindFilesystem:
-		p := Plan{FSType: found.Type, Note: "holds " + found.String()}
+		p := Plan{FSType: found.Type, Note: "used as it is"}
 		if found.Type != want && !(want == "ext4" && (found.Type == "ext3" || found.Type == "ext2")) {
-			p.Note += fmt.Sprintf(", not the %s of the configuration: mounted as it is", want)
+			p.Note = fmt.Sprintf("used as it is, not formatted as the %s of the configuration", want)
 		}
 		return p, nil
 	case KindBlank:

@@ -200,6 +200,9 @@ func (s *Stack) configure(ctx context.Context, l netlink.Link, st *linkState) er
 		s.logf("network: %s: static %s", st.name, describeStatic(e))
 	}
 	if !e.DHCP {
+		if !s.waitCarrier(ctx, st.index, s.carrierWait()) {
+			s.logf("network: %s: no carrier after %s", st.name, s.carrierWait())
+		}
 		if len(errs) > 0 {
 			return fail(errors.Join(errs...))
 		}
@@ -257,11 +260,18 @@ func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), bits)}
 }
 
+func (s *Stack) carrierWait() time.Duration {
+	if s.CarrierWait == 0 {
+		return DefaultCarrierWait
+	}
+	return s.CarrierWait
+}
+
 // waitCarrier waits, at most d, for the link to have a carrier.
 func (s *Stack) waitCarrier(ctx context.Context, index int, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
-		if l, err := s.nl().LinkByIndex(index); err == nil && l.Attrs().Flags&net.FlagRunning != 0 {
+		if l, err := s.nl().LinkByIndex(index); err == nil && carrier(l.Attrs()) {
 			return true
 		}
 		if !time.Now().Before(deadline) || ctx.Err() != nil {
@@ -271,14 +281,26 @@ func (s *Stack) waitCarrier(ctx context.Context, index int, d time.Duration) boo
 	}
 }
 
+// carrier reports whether a link can send: the kernel's link watcher has
+// seen its carrier and given it its queueing discipline (until then,
+// IFF_RUNNING already set, what is sent is dropped: the first DHCP
+// DISCOVER would be lost and retried a second later). A link whose driver
+// reports no operational state counts when it is running.
+func carrier(a *netlink.LinkAttrs) bool {
+	switch a.OperState {
+	case netlink.OperUp:
+		return true
+	case netlink.OperUnknown:
+		return a.Flags&net.FlagRunning != 0
+	}
+	return false
+}
+
 // startDHCP gets a first lease, waiting at most LeaseWait, and keeps it
 // in the background. Without a lease in time it returns an error and the
 // client goes on trying.
 func (s *Stack) startDHCP(ctx context.Context, l netlink.Link, st *linkState) error {
-	carrierWait := s.CarrierWait
-	if carrierWait == 0 {
-		carrierWait = DefaultCarrierWait
-	}
+	carrierWait := s.carrierWait()
 	leaseWait := s.LeaseWait
 	if leaseWait == 0 {
 		leaseWait = DefaultLeaseWait
@@ -287,6 +309,7 @@ func (s *Stack) startDHCP(ctx context.Context, l netlink.Link, st *linkState) er
 	if !s.waitCarrier(ctx, st.index, carrierWait) {
 		s.logf("network: %s: no carrier after %s; asking for a lease all the same", st.name, carrierWait)
 	}
+	carrierTook := time.Since(start)
 	var conn net.PacketConn
 	if s.DHCPConn != nil {
 		c, err := s.DHCPConn(st.name)
@@ -312,7 +335,7 @@ func (s *Stack) startDHCP(ctx context.Context, l netlink.Link, st *linkState) er
 			}
 		}
 		applyErr := s.applyLease(st, nil, lease)
-		s.logf("network: %s: dhcp lease %s, in %d ms", st.name, lease, time.Since(start).Milliseconds())
+		s.logf("network: %s: dhcp lease %s, in %d ms (carrier after %d ms)", st.name, lease, time.Since(start).Milliseconds(), carrierTook.Milliseconds())
 		select {
 		case first <- applyErr:
 		default: // the boot stopped waiting: this lease came late

@@ -12,7 +12,10 @@ import (
 // link (name, MAC, state, addresses, gateway, and how it was configured)
 // and one for DNS:
 //
-//	eth0 52:54:00:12:34:56 up 10.0.2.15/24 gateway 10.0.2.2 (dhcp from 10.0.2.2, lease 24h0m0s)
+//	eth0 52:54:00:12:34:56 up 10.0.2.15/24,fec0::5054:ff:fe12:3456/64 gateway 10.0.2.2 gateway6 fe80::2 (dhcp from 10.0.2.2, lease 24h0m0s)
+//
+// The IPv6 addresses and gateway, when there are, are the kernel's own
+// (router advertisements).
 //	dns 10.0.2.3 search example.com
 func (s *Stack) Summary() []string {
 	h := s.nl()
@@ -42,16 +45,23 @@ func (s *Stack) Summary() []string {
 		if len(addrs) == 0 {
 			addrs = []string{"no-address"}
 		}
-		gw := "none"
+		gw, gw6 := "none", ""
 		if routes, err := h.RouteList(l, netlink.FAMILY_ALL); err == nil {
 			for _, r := range routes {
-				if r.Gw != nil && (r.Dst == nil || isDefault(r.Dst)) {
+				if r.Gw == nil || (r.Dst != nil && !isDefault(r.Dst)) {
+					continue
+				}
+				if r.Gw.To4() != nil && gw == "none" {
 					gw = r.Gw.String()
-					break
+				} else if r.Gw.To4() == nil && gw6 == "" {
+					gw6 = r.Gw.String()
 				}
 			}
 		}
 		line := fmt.Sprintf("%s %s %s %s gateway %s", a.Name, a.HardwareAddr, state, strings.Join(addrs, ","), gw)
+		if gw6 != "" {
+			line += " gateway6 " + gw6
+		}
 		s.mu.Lock()
 		st := s.links[a.Name]
 		switch {
