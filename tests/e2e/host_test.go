@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -68,9 +69,9 @@ func TestDisks(t *testing.T) {
 		vm.Expect(t, `kurma: disk path=/dev/vdb: /dev/vdb is no filesystem \(blank\): blank, format: if-blank`, bootTimeout)
 		m := vm.Expect(t, `kurma: disk path=/dev/vdb: formatted /dev/vdb as ext4 \(UUID [0-9a-f-]+\) in (\d+) ms`, time.Minute)
 		t.Logf("mke2fs of 64 MiB took %s ms under TCG", m[1])
-		vm.Expect(t, `kurma: disk path=/dev/vdb: /dev/vdb mounted on /var/lib/kurma/disks/[0-9a-f-]+ \(ext4\) in \d+ ms, usages \[volumes pods\]`, time.Minute)
 		vm.Expect(t, `kurma: disk label=keep: /dev/vdc is ext4 \(label "keep", UUID [0-9a-f-]+\): used as it is`, time.Minute)
 		vm.Expect(t, `kurma: disk /dev/vdc: grew the filesystem from 16 to 32 MiB`, time.Minute)
+		vm.Expect(t, `kurma: disk path=/dev/vdb: /dev/vdb mounted on /var/lib/kurma/disks/[0-9a-f-]+ \(ext4\) in \d+ ms, usages \[volumes pods\]`, time.Minute)
 		vm.Expect(t, `kurma: disk label=keep: /dev/vdc mounted on .* usages \[images\]`, time.Minute)
 		vm.Expect(t, `kurma: error: disk /dev/vdd holds data of an unknown kind \(no filesystem signature\) and format is if-blank: not touched`, time.Minute)
 		vm.Expect(t, `kurma:   disks +\d+ ms  FAILED`, time.Minute)
@@ -87,7 +88,7 @@ func TestDisks(t *testing.T) {
 		vm.Expect(t, `kurma: disk path=/dev/vdb: /dev/vdb is ext4 \(UUID [0-9a-f-]+\): used as it is`, bootTimeout)
 		vm.Expect(t, `kurma: test: marker /var/lib/kurma/volumes/m1 found: written by boot `+bootID, time.Minute)
 		vm.Expect(t, `kurma: ready`, time.Minute)
-		if strings.Contains(vm.Console(), "formatted") {
+		if regexp.MustCompile(`kurma: disk .*: formatted /dev/`).MatchString(vm.Console()) {
 			t.Error("the second boot formatted a disk")
 		}
 		vm.SendKey(t, "ctrl-alt-delete")
