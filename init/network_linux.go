@@ -25,6 +25,7 @@ func (m *Machine) network(ctx context.Context) error {
 		Hostname:   m.cfg.Hostname,
 		OnLease:    m.onLease,
 		Logf:       m.log.Infof,
+		Debugf:     m.log.Debugf,
 	}
 	err := m.net.Up(ctx, m.cfg.Network)
 	if perr := network.ApplyProxy(network.ProxyEnv, m.cfg.Network.Proxy); perr != nil {

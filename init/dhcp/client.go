@@ -27,6 +27,8 @@ type Client struct {
 	// RetryMin and RetryMax bound the wait between failed attempts to get
 	// a lease: it doubles from RetryMin up to RetryMax.
 	RetryMin, RetryMax time.Duration
+	// Debugf, when set, hears of every failed attempt.
+	Debugf func(format string, args ...any)
 }
 
 // NewClient opens a client on the interface ifname whose hardware
@@ -40,8 +42,10 @@ func NewClient(ifname string, hw net.HardwareAddr, conn net.PacketConn, hostname
 			return nil, fmt.Errorf("dhcp on %s: raw socket: %w", ifname, err)
 		}
 	}
-	// An attempt waits 1 s for an answer, then 2 s, then 4 s.
-	nc, err := nclient4.NewWithConn(conn, hw, nclient4.WithTimeout(time.Second), nclient4.WithRetry(3))
+	// An attempt waits 0.5 s for an answer, then 1, 2 and 4 s: quicker
+	// than RFC 2131's 4 s, since at boot a first DISCOVER sent while the
+	// link settles can be lost, and the boot waits for the next.
+	nc, err := nclient4.NewWithConn(conn, hw, nclient4.WithTimeout(500*time.Millisecond), nclient4.WithRetry(4))
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("dhcp on %s: %w", ifname, err)
@@ -71,6 +75,9 @@ func (c *Client) Acquire(ctx context.Context) (*Lease, error) {
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("no lease: %w (last attempt: %v)", ctx.Err(), err)
+		}
+		if c.Debugf != nil {
+			c.Debugf("dhcp: no lease (%v); asking again in %s", err, wait)
 		}
 		if err := sleep(ctx, wait); err != nil {
 			return nil, fmt.Errorf("no lease: %w", err)

@@ -50,6 +50,8 @@ type Stack struct {
 	// and with nil when it expires.
 	OnLease func(link string, l *dhcp.Lease)
 	Logf    func(format string, args ...any)
+	// Debugf hears of the details: each failed DHCP attempt.
+	Debugf func(format string, args ...any)
 
 	mu    sync.Mutex
 	dns   config.DNS
@@ -322,6 +324,7 @@ func (s *Stack) startDHCP(ctx context.Context, l netlink.Link, st *linkState) er
 	if err != nil {
 		return err
 	}
+	client.Debugf = s.Debugf
 	first := make(chan error, 1)
 	go func() {
 		defer client.Close()
