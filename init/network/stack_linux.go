@@ -273,7 +273,7 @@ func (s *Stack) carrierWait() time.Duration {
 func (s *Stack) waitCarrier(ctx context.Context, index int, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
-		if l, err := s.nl().LinkByIndex(index); err == nil && carrier(l.Attrs()) {
+		if l, err := s.nl().LinkByIndex(index); err == nil && s.carrier(l) {
 			return true
 		}
 		if !time.Now().Before(deadline) || ctx.Err() != nil {
@@ -283,19 +283,26 @@ func (s *Stack) waitCarrier(ctx context.Context, index int, d time.Duration) boo
 	}
 }
 
-// carrier reports whether a link can send: the kernel's link watcher has
-// seen its carrier and given it its queueing discipline (until then,
-// IFF_RUNNING already set, what is sent is dropped: the first DHCP
-// DISCOVER would be lost and retried a second later). A link whose driver
-// reports no operational state counts when it is running.
-func carrier(a *netlink.LinkAttrs) bool {
-	switch a.OperState {
-	case netlink.OperUp:
-		return true
-	case netlink.OperUnknown:
-		return a.Flags&net.FlagRunning != 0
+// carrier reports whether a link can send: it has a carrier
+// (IFF_RUNNING) and the kernel has given it its queueing discipline.
+// Until then its qdisc is "noop", which drops what is sent: a DHCP
+// DISCOVER sent then is lost and resent later. (The operational state
+// would be later still: the kernel's link watcher updates it at most once
+// a second.)
+func (s *Stack) carrier(l netlink.Link) bool {
+	if l.Attrs().Flags&net.FlagRunning == 0 {
+		return false
 	}
-	return false
+	qdiscs, err := s.nl().QdiscList(l)
+	if err != nil {
+		return true // cannot tell: the carrier will do
+	}
+	for _, q := range qdiscs {
+		if q.Attrs().Parent == netlink.HANDLE_ROOT && q.Type() == "noop" {
+			return false
+		}
+	}
+	return true
 }
 
 // startDHCP gets a first lease, waiting at most LeaseWait, and keeps it
