@@ -16,7 +16,7 @@ func TestDefaultsValid(t *testing.T) {
 		t.Fatal(errStrings(errs))
 	}
 	eff := mergeOK(t)
-	if eff.Config.Hostname != "kurma" || len(eff.Config.Datasources) != 2 || !eff.Config.Datasources[0].Enabled {
+	if eff.Config.Hostname != "" || eff.Config.Shutdown != "reboot" || len(eff.Config.Datasources) != 2 || !eff.Config.Datasources[0].Enabled {
 		t.Errorf("defaults = %+v", eff.Config)
 	}
 }

@@ -30,8 +30,8 @@ func TestMissingFiles(t *testing.T) {
 	}
 	// A missing initrd file is not an error for the boot.
 	ld := NewLoader(Sources{InitrdFile: missing, Env: DatasourceEnv{Vars: testVars, Finder: noVolumes}})
-	if eff, errs := ld.Effective(); len(errs) > 0 || eff.Config.Hostname != "kurma" {
-		t.Errorf("hostname %q, errors %s", eff.Config.Hostname, errStrings(errs))
+	if eff, errs := ld.Effective(); len(errs) > 0 || eff.Config.Shutdown != "reboot" {
+		t.Errorf("shutdown %q (the default is reboot), errors %s", eff.Config.Shutdown, errStrings(errs))
 	}
 }
 
@@ -53,8 +53,8 @@ func TestEmptyDocument(t *testing.T) {
 		if len(errs) > 0 {
 			t.Errorf("%q: %s", doc, errStrings(errs))
 		}
-		if c := mergeOK(t, l).Config; c.Hostname != "kurma" {
-			t.Errorf("%q: hostname %q", doc, c.Hostname)
+		if c := mergeOK(t, l).Config; c.Shutdown != "reboot" {
+			t.Errorf("%q: shutdown %q, want the default reboot", doc, c.Shutdown)
 		}
 	}
 }

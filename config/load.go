@@ -164,6 +164,10 @@ type Loader struct {
 	local  *Effective
 	env    DatasourceEnv
 	ran    map[string]bool
+	// machineVars: the variables are read from the machine when the
+	// datasources run (after the drivers and the network are up), not
+	// when the loader is made.
+	machineVars bool
 }
 
 // NewLoader reads the layers that are on the machine: the embedded
@@ -182,14 +186,22 @@ func NewLoader(src Sources) *Loader {
 	ld.errs = append(ld.errs, errs...)
 	ld.layers = append(ld.layers, l)
 	ld.local, _ = Merge(ld.layers...)
-	if ld.env.Vars == nil {
-		ld.env.Vars = datasource.SystemVars("/sys")
-	}
-	ld.env.Vars = maps.Clone(ld.env.Vars)
-	if ld.env.Vars["hostname"] == "" {
-		ld.env.Vars["hostname"] = ld.local.Config.Hostname
-	}
+	ld.machineVars = ld.env.Vars == nil
 	return ld
+}
+
+// vars are the variables substituted in URLs: the machine's, read now,
+// with ${hostname} the hostname of the local layers when they set one.
+func (ld *Loader) vars() datasource.Vars {
+	v := ld.env.Vars
+	if ld.machineVars {
+		v = datasource.SystemVars("/sys")
+	}
+	v = maps.Clone(v)
+	if h := ld.local.Config.Hostname; h != "" {
+		v["hostname"] = h
+	}
+	return v
 }
 
 // RunDatasources runs the enabled datasources of the local layers that
@@ -203,7 +215,9 @@ func (ld *Loader) RunDatasources(ctx context.Context, want func(*Datasource) boo
 			selected = append(selected, d)
 		}
 	}
-	results := RunDatasources(ctx, selected, ld.env)
+	env := ld.env
+	env.Vars = ld.vars()
+	results := RunDatasources(ctx, selected, env)
 	for _, r := range results {
 		ld.errs = append(ld.errs, r.Errors...)
 		ld.layers = append(ld.layers, r.Layer)

@@ -169,8 +169,8 @@ func TestLoadURLPermanentAndBroken(t *testing.T) {
 		path, hostname string
 		want           []string
 	}{
-		{"/missing", "kurma", []string{"config: datasource url: " + srv.URL + "/missing: server answered 404 Not Found; skipped"}},
-		{"/broken", "kurma", []string{"config: " + srv.URL + "/broken:3: did not find expected node content (YAML syntax); the whole file is ignored"}},
+		{"/missing", "", []string{"config: datasource url: " + srv.URL + "/missing: server answered 404 Not Found; skipped"}},
+		{"/broken", "", []string{"config: " + srv.URL + "/broken:3: did not find expected node content (YAML syntax); the whole file is ignored"}},
 		{"/partly", "partly", []string{
 			"config: " + srv.URL + `/partly:3: network.dns.servers[0]: "nope" is not an IP address`,
 			"config: " + srv.URL + "/partly:2: datasources: a datasource cannot configure datasources; set them in the initrd file, the OEM disk or the command line",
@@ -301,7 +301,7 @@ func TestLoadVolumeAbsentAndBroken(t *testing.T) {
 	if len(results) != 2 || !results[1].Absent {
 		t.Errorf("results = %v, want configdrive absent", results)
 	}
-	if eff.Config.Hostname != "kurma" {
-		t.Errorf("hostname = %q", eff.Config.Hostname)
+	if eff.Config.Hostname != "" {
+		t.Errorf("hostname = %q, want none (no layer sets one)", eff.Config.Hostname)
 	}
 }

@@ -3,12 +3,14 @@ package boot
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -87,7 +89,41 @@ func (m *Machine) debugDump() {
 		m.log.Debugf("cgroup-controllers=%s", strings.Join(strings.Fields(string(data)), ","))
 	}
 	m.log.Debugf("mounts=%s", strings.Join(mountPoints(), ","))
+	m.log.Debugf("routes=%s", strings.Join(ipv4Routes(), ","))
 	m.log.Debugf("exe=%s", readlink("/proc/self/exe"))
+}
+
+// ipv4Routes lists the main table's IPv4 routes as ip(8) shows them:
+// "default via 10.0.2.2 dev eth0", "10.0.2.0/24 dev eth0".
+func ipv4Routes() []string {
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, r := range routes {
+		dst := "default"
+		if r.Dst != nil && !isDefaultNet(r.Dst) {
+			dst = r.Dst.String()
+		}
+		s := dst
+		if r.Gw != nil {
+			s += " via " + r.Gw.String()
+		}
+		if l, err := netlink.LinkByIndex(r.LinkIndex); err == nil {
+			s += " dev " + l.Attrs().Name
+		}
+		if r.Priority != 0 {
+			s += fmt.Sprintf(" metric %d", r.Priority)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func isDefaultNet(n *net.IPNet) bool {
+	ones, _ := n.Mask.Size()
+	return ones == 0
 }
 
 func readlink(p string) string {

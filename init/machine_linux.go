@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kurmaos/kurma/config"
+	"github.com/kurmaos/kurma/init/network"
 	kmod "github.com/kurmaos/kurma/kernel-modules"
 )
 
@@ -43,6 +44,12 @@ type Machine struct {
 	// failPhase names a phase to fail on purpose (kurma.test.fail-phase).
 	failPhase     string
 	modLoader     *kmod.Loader // from the modules phase, for modprobe
+	test          testSwitches
+	net           *network.Stack // from the network phase
+
+	// hostMu guards the hostname's sources that change after boot.
+	hostMu       sync.Mutex
+	dhcpHostname string
 	shutdownOnce  sync.Once
 	shutdownHooks []func()
 }
@@ -82,7 +89,11 @@ func (m *Machine) phases() []Phase {
 		{Name: "modules", Essential: false, Run: m.modules},
 		{Name: "datasources", Essential: false, Run: m.localDatasources},
 		{Name: "cgroups", Essential: true, Run: m.cgroups},
+		{Name: "disks", Essential: false, Run: m.disks},
 		{Name: "host", Essential: false, Run: m.host},
+		{Name: "network", Essential: false, Run: m.network},
+		{Name: "datasources-net", Essential: false, Run: m.networkDatasources},
+		{Name: "time", Essential: false, Run: m.clock},
 	}
 }
 
@@ -126,6 +137,10 @@ func (m *Machine) attachLogs() {
 			m.log.SetDebug(!a.HasVal || a.Value == "1" || a.Value == "true" || a.Value == "yes" || a.Value == "on")
 		case config.TestCmdlinePrefix + "fail-phase":
 			m.failPhase = a.Value
+		case config.TestCmdlinePrefix + "echo":
+			m.test.echo = a.Value
+		case config.TestCmdlinePrefix + "marker":
+			m.test.marker = a.Value
 		}
 	}
 	// Without this the kernel drops all but 10 of our lines every 5 s.
@@ -226,7 +241,9 @@ func (m *Machine) ready() {
 	if m.log.debugOn() {
 		m.debugDump()
 	}
+	m.printNetwork()
 	m.printTimeline()
+	m.runTestSwitches()
 	host, _ := os.Hostname()
 	m.log.Infof("ready (hostname %s)", host)
 }

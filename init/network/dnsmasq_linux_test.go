@@ -1,0 +1,191 @@
+package network
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/kurmaos/kurma/config"
+	"github.com/kurmaos/kurma/init/dhcp"
+)
+
+func privileged(t *testing.T, tools ...string) {
+	t.Helper()
+	if os.Getenv("KURMA_TEST_PRIVILEGED") != "1" || os.Getuid() != 0 {
+		t.Skip("needs root and network namespaces: run as root with KURMA_TEST_PRIVILEGED=1 (make test-privileged)")
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (scripts/setup installs it)", tool)
+		}
+	}
+}
+
+func sh(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// TestDHCPWithDnsmasq runs the stack against dnsmasq: a server namespace
+// and a client namespace joined by a veth pair, nothing in the host's own
+// namespace. The lease's address, router, DNS, search domain and hostname
+// are applied, and the lease is renewed at the T1 the server gives.
+func TestDHCPWithDnsmasq(t *testing.T) {
+	privileged(t, "ip", "dnsmasq")
+	id := fmt.Sprintf("kurma-%d", os.Getpid())
+	srvNS, cliNS := id+"-srv", id+"-cli"
+	sh(t, "ip", "netns", "add", srvNS)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", srvNS).Run() }) // best effort
+	sh(t, "ip", "netns", "add", cliNS)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", cliNS).Run() }) // best effort
+	const mac = "02:00:00:00:15:01"
+	sh(t, "ip", "link", "add", "vcli0", "netns", cliNS, "address", mac, "type", "veth", "peer", "name", "vsrv0", "netns", srvNS)
+	sh(t, "ip", "-n", srvNS, "addr", "add", "192.168.150.1/24", "dev", "vsrv0")
+	sh(t, "ip", "-n", srvNS, "link", "set", "vsrv0", "up")
+
+	dir := t.TempDir()
+	var srvLog strings.Builder
+	var logMu sync.Mutex
+	srv := exec.Command("ip", "netns", "exec", srvNS, "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
+		"--port=0", "--user=root", "--pid-file="+filepath.Join(dir, "pid"), "--interface=vsrv0", "--bind-interfaces",
+		"--dhcp-leasefile="+filepath.Join(dir, "leases"), "--log-dhcp", "--log-facility=-",
+		"--dhcp-range=192.168.150.50,192.168.150.60,255.255.255.0,2m",
+		"--dhcp-host="+mac+",192.168.150.55,client-7",
+		"--dhcp-option=option:router,192.168.150.1",
+		"--dhcp-option=option:dns-server,192.168.150.53",
+		"--dhcp-option=option:domain-search,lab.example",
+		"--dhcp-option=option:T1,3",
+		"--dhcp-option=option:T2,100")
+	srv.Stdout = writerFunc(func(p []byte) { logMu.Lock(); srvLog.Write(p); logMu.Unlock() })
+	srv.Stderr = srv.Stdout
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = srv.Process.Kill() // it runs until killed
+		_ = srv.Wait()        // killed: the status says so
+		if t.Failed() {
+			logMu.Lock()
+			t.Logf("dnsmasq:\n%s", srvLog.String())
+			logMu.Unlock()
+		}
+	})
+
+	ns, err := netns.GetFromName(cliNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	leases := make(chan *dhcp.Lease, 8)
+	s := &Stack{
+		NL:         h,
+		DHCPConn:   func(link string) (net.PacketConn, error) { return rawConnIn(ns, link) },
+		ResolvConf: filepath.Join(dir, "resolv.conf"),
+		LeaseWait:  20 * time.Second,
+		OnLease:    func(_ string, l *dhcp.Lease) { leases <- l },
+		Logf:       t.Logf,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	err = s.Up(ctx, config.Network{
+		Interfaces: []config.Interface{{Name: "vcli*", DHCP: true}},
+		DNS:        config.DNS{Servers: []netip.Addr{netip.MustParseAddr("10.0.0.53")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("first lease in %s", time.Since(start))
+	first := <-leases
+	if first.Address.String() != "192.168.150.55/24" || first.Hostname != "client-7" || first.Gateway().String() != "192.168.150.1" || first.Renew != 3*time.Second {
+		t.Errorf("lease %v", first)
+	}
+
+	link, err := h.LinkByName("vcli0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ := h.AddrList(link, netlink.FAMILY_V4)
+	if len(list) != 1 || list[0].IPNet.String() != "192.168.150.55/24" || list[0].ValidLft <= 0 || list[0].ValidLft > 120 {
+		t.Errorf("addresses of vcli0: %v", list)
+	}
+	routes, _ := h.RouteList(link, netlink.FAMILY_V4)
+	var gw string
+	for _, r := range routes {
+		if r.Gw != nil {
+			gw = fmt.Sprintf("%s metric %d", r.Gw, r.Priority)
+		}
+	}
+	if want := fmt.Sprintf("192.168.150.1 metric %d", dhcpMetric+link.Attrs().Index); gw != want {
+		t.Errorf("default route %q, want %q (routes %v)", gw, want, routes)
+	}
+	data, _ := os.ReadFile(s.ResolvConf)
+	if want := "search lab.example\nnameserver 10.0.0.53\nnameserver 192.168.150.53\n"; !strings.HasSuffix(string(data), want) {
+		t.Errorf("resolv.conf:\n%s\nwant it to end with:\n%s", data, want)
+	}
+	sum := s.Summary()
+	if want := "vcli0 " + mac + " up 192.168.150.55/24 gateway 192.168.150.1 (dhcp from 192.168.150.1, lease 2m0s)"; len(sum) != 2 || sum[0] != want {
+		t.Errorf("summary %q, want first line %q", sum, want)
+	}
+
+	// Renewal at T1 (3 s): the same address, a new lease.
+	select {
+	case l := <-leases:
+		if l.Address != first.Address || !l.Acquired.After(first.Acquired) {
+			t.Errorf("renewed lease %v acquired %s, first %s", l, l.Acquired, first.Acquired)
+		}
+		t.Logf("renewed %s after the first lease", l.Acquired.Sub(first.Acquired))
+	case <-time.After(15 * time.Second):
+		t.Fatal("no renewal 15 s after the first lease (T1 is 3 s)")
+	}
+	logMu.Lock()
+	renewals := strings.Count(srvLog.String(), "DHCPACK(vsrv0) 192.168.150.55 "+mac)
+	logMu.Unlock()
+	if renewals < 2 {
+		t.Errorf("dnsmasq acknowledged %d requests, want the first and a renewal", renewals)
+	}
+}
+
+// rawConnIn opens the DHCP client's raw socket on a link of another
+// network namespace: a socket stays in the namespace it was made in.
+func rawConnIn(ns netns.NsHandle, link string) (net.PacketConn, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return nil, err
+	}
+	defer orig.Close()
+	if err := netns.Set(ns); err != nil {
+		return nil, err
+	}
+	conn, err := nclient4.NewRawUDPConn(link, nclient4.ClientPort)
+	if err := netns.Set(orig); err != nil {
+		panic(fmt.Sprintf("cannot return to the test's network namespace: %v", err)) // the thread would stay in the wrong one
+	}
+	return conn, err
+}
+
+type writerFunc func([]byte)
+
+func (f writerFunc) Write(p []byte) (int, error) { f(p); return len(p), nil }

@@ -1,0 +1,157 @@
+// Package timesync sets the clock from NTP servers (SNTP, RFC 4330, with
+// github.com/beevik/ntp) and keeps it in step: a large error is stepped
+// at once, a small one slewed by the kernel, so time never runs
+// backwards under running programs once it is close.
+package timesync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/beevik/ntp"
+)
+
+// Defaults of Syncer.
+const (
+	// DefaultTimeout bounds one query, name resolution included.
+	DefaultTimeout = 2 * time.Second
+	// StepLimit is the largest error that is slewed; a larger one is
+	// stepped.
+	StepLimit = 500 * time.Millisecond
+	// MinPoll and MaxPoll bound the interval between synchronisations:
+	// it starts at MinPoll, doubles after each success up to MaxPoll, and
+	// goes back to MinPoll after a failure.
+	MinPoll = 64 * time.Second
+	MaxPoll = 1024 * time.Second
+)
+
+// Syncer synchronises the clock with NTP servers.
+type Syncer struct {
+	// Servers are host names or addresses, with an optional :port; tried
+	// in order until one answers.
+	Servers []string
+	// Timeout bounds each query (DefaultTimeout when zero).
+	Timeout time.Duration
+	// Query asks one server for the clock's offset; nil is SNTP.
+	Query func(ctx context.Context, server string, timeout time.Duration) (time.Duration, error)
+	// Step sets the clock forward by offset (backward when negative), and
+	// Slew has the kernel make up a small offset gradually; nil are the
+	// real clock's (root only).
+	Step, Slew func(offset time.Duration) error
+	Logf       func(format string, args ...any)
+}
+
+// Result is one synchronisation.
+type Result struct {
+	Server  string
+	Offset  time.Duration
+	Stepped bool
+}
+
+// Once queries the servers in order and corrects the clock from the first
+// that answers. The error joins every server's when none does.
+func (s *Syncer) Once(ctx context.Context) (Result, error) {
+	if len(s.Servers) == 0 {
+		return Result{}, errors.New("no NTP servers")
+	}
+	query := s.Query
+	if query == nil {
+		query = sntp
+	}
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	var errs []error
+	for _, srv := range s.Servers {
+		if ctx.Err() != nil {
+			return Result{}, ctx.Err()
+		}
+		off, err := query(ctx, srv, timeout)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", srv, err))
+			continue
+		}
+		r := Result{Server: srv, Offset: off}
+		if off > StepLimit || off < -StepLimit {
+			r.Stepped = true
+			err = call(s.Step, stepClock, off)
+		} else {
+			err = call(s.Slew, slewClock, off)
+		}
+		if err != nil {
+			return r, fmt.Errorf("correct the clock by %s: %w", off, err)
+		}
+		return r, nil
+	}
+	return Result{}, errors.Join(errs...)
+}
+
+func call(f, def func(time.Duration) error, off time.Duration) error {
+	if f == nil {
+		f = def
+	}
+	return f(off)
+}
+
+// Run synchronises now and then at the poll interval until ctx ends. The
+// result of the first attempt is sent on first (if not nil), whether it
+// worked or not.
+func (s *Syncer) Run(ctx context.Context, first chan<- error) {
+	poll := MinPoll
+	for {
+		r, err := s.Once(ctx)
+		switch {
+		case err != nil:
+			poll = MinPoll
+		case r.Stepped:
+			s.logf("time: clock stepped by %s from %s", r.Offset.Round(time.Millisecond), r.Server)
+		default:
+			poll = min(2*poll, MaxPoll)
+		}
+		if first != nil {
+			first <- err
+			first = nil
+		} else if err != nil {
+			s.logf("time: %v", err)
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Syncer) logf(format string, args ...any) {
+	if s.Logf != nil {
+		s.Logf(format, args...)
+	}
+}
+
+// sntp asks one server; name resolution and the exchange together take
+// at most timeout.
+func sntp(ctx context.Context, server string, timeout time.Duration) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	resp, err := ntp.QueryWithOptions(server, ntp.QueryOptions{
+		Timeout: time.Until(deadline),
+		Dialer: func(_, remote string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "udp", remote)
+		},
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := resp.Validate(); err != nil {
+		return 0, err
+	}
+	return resp.ClockOffset, nil
+}
