@@ -55,7 +55,13 @@ func media(t *testing.T, timeout int, extra ...string) bootimage.Media {
 // ctrl-alt-del and waits for QEMU to exit cleanly.
 func readyAndPowerOff(t *testing.T, vm *qemu.VM, start time.Time) {
 	t.Helper()
-	vm.Expect(t, `kurma: ready`, bootTimeout)
+	readyAsAndPowerOff(t, vm, start, `kurma: ready`)
+}
+
+// readyAsAndPowerOff is readyAndPowerOff with the ready line's pattern.
+func readyAsAndPowerOff(t *testing.T, vm *qemu.VM, start time.Time, ready string) {
+	t.Helper()
+	vm.Expect(t, ready, bootTimeout)
 	t.Logf("kurma: ready %.1f s after QEMU started", time.Since(start).Seconds())
 	if strings.Contains(vm.Console(), "FAILED") {
 		t.Errorf("a boot phase failed")
@@ -247,5 +253,6 @@ func testPXE(t *testing.T, firmware string) {
 		vm.Expect(t, `Kurma e2e: configuration `+configURL, bootTimeout)
 	}
 	vm.Expect(t, `Kernel command line: .*initrd=initrd.img .*kurma.config.url=`+configURL, bootTimeout)
-	readyAndPowerOff(t, vm, start)
+	// The per-MAC configuration came through the config URL datasource.
+	readyAsAndPowerOff(t, vm, start, `kurma: ready \(hostname pxe-node-57\)`)
 }
