@@ -94,6 +94,8 @@ run: image
 	scripts/run-qemu
 
 vet: $(SETUP)
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
 test-unit: $(SETUP)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,14 +43,15 @@ type Machine struct {
 	onSignal    Action
 	gracePeriod time.Duration
 	// failPhase names a phase to fail on purpose (kurma.test.fail-phase).
-	failPhase     string
-	modLoader     *kmod.Loader // from the modules phase, for modprobe
-	test          testSwitches
-	net           *network.Stack // from the network phase
+	failPhase string
+	modLoader *kmod.Loader // from the modules phase, for modprobe
+	isReady   atomic.Bool  // the boot reached ready
+	test      testSwitches
+	net       *network.Stack // from the network phase
 
 	// hostMu guards the hostname's sources that change after boot.
-	hostMu       sync.Mutex
-	dhcpHostname string
+	hostMu        sync.Mutex
+	dhcpHostname  string
 	shutdownOnce  sync.Once
 	shutdownHooks []func()
 }
@@ -244,6 +246,7 @@ func (m *Machine) ready() {
 	m.printNetwork()
 	m.printTimeline()
 	m.runTestSwitches()
+	m.isReady.Store(true)
 	host, _ := os.Hostname()
 	m.log.Infof("ready (hostname %s)", host)
 }

@@ -47,6 +47,9 @@ func (m *Machine) modules(context.Context) error {
 		loader.Params[kmod.ModuleName(mod)] = joinParams(params)
 	}
 	m.modLoader = loader
+	if m.cfg.Services.Devices.Enabled {
+		m.startDevices(ix, loader)
+	}
 	// The load list and cold plug run side by side: a driver's probe
 	// often sleeps on its hardware.
 	loadList := make(chan []kmod.Result, 1)

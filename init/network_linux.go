@@ -137,4 +137,3 @@ func (m *Machine) printNetwork() {
 		m.log.Infof("network: %s", l)
 	}
 }
-

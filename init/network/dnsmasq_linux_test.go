@@ -78,7 +78,7 @@ func TestDHCPWithDnsmasq(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		_ = srv.Process.Kill() // it runs until killed
-		_ = srv.Wait()        // killed: the status says so
+		_ = srv.Wait()         // killed: the status says so
 		if t.Failed() {
 			logMu.Lock()
 			t.Logf("dnsmasq:\n%s", srvLog.String())

@@ -16,6 +16,7 @@ import (
 //
 // The IPv6 addresses and gateway, when there are, are the kernel's own
 // (router advertisements).
+//
 //	dns 10.0.2.3 search example.com
 func (s *Stack) Summary() []string {
 	h := s.nl()

@@ -38,7 +38,7 @@ func ntpServer(t *testing.T, ahead time.Duration) string {
 			copy(resp[24:32], buf[40:48])             // origin: the client's transmit time
 			putTime(resp[32:], now)                   // receive
 			putTime(resp[40:], now)                   // transmit
-			_, _ = pc.WriteTo(resp, addr) // the client retries or times out
+			_, _ = pc.WriteTo(resp, addr)             // the client retries or times out
 		}
 	}()
 	return pc.LocalAddr().String()
@@ -65,8 +65,8 @@ func TestOnce(t *testing.T) {
 		offset   time.Duration
 		wantErrs []string
 	}{
-		{"ten seconds behind: stepped", []string{ntpServer(t, 10 * time.Second)}, true, false, 10 * time.Second, nil},
-		{"close: slewed", []string{ntpServer(t, 100 * time.Millisecond)}, false, true, 100 * time.Millisecond, nil},
+		{"ten seconds behind: stepped", []string{ntpServer(t, 10*time.Second)}, true, false, 10 * time.Second, nil},
+		{"close: slewed", []string{ntpServer(t, 100*time.Millisecond)}, false, true, 100 * time.Millisecond, nil},
 		{"first server silent, second answers", []string{silent.LocalAddr().String(), ntpServer(t, -time.Hour)}, true, false, -time.Hour, nil},
 		{"no server answers", []string{silent.LocalAddr().String(), "name.invalid"}, false, false, 0,
 			[]string{silent.LocalAddr().String() + ": ", "name.invalid: "}},

@@ -16,7 +16,11 @@ const bootTimeout = 2 * time.Minute
 // dependencies, that the timeline is printed, and that ctrl-alt-del
 // powers the machine off without a panic.
 func TestBoot(t *testing.T) {
-	vm := qemu.Start(t, qemu.Options{Append: []string{"kurma.debug=1"}})
+	vm := qemu.Start(t, qemu.Options{
+		Append: []string{"kurma.debug=1"},
+		// An empty PCIe slot, for the hot plug below.
+		Args: []string{"-device", "pcie-root-port,id=rp1,chassis=1,slot=1"},
+	})
 	vm.Expect(t, `kurma-debug: pid=1\b`, bootTimeout)
 	vm.Expect(t, `kurma-debug: root-fs=tmpfs`, time.Minute)
 	vm.Expect(t, `kurma-debug: pivot-root=ok`, time.Minute)
@@ -29,9 +33,9 @@ func TestBoot(t *testing.T) {
 			t.Errorf("module %s is not loaded; /proc/modules has %s", want, mods)
 		}
 	}
-	// A driver with no device is not loaded: cold plug found no e1000.
-	if contains(loaded, "e1000") {
-		t.Errorf("e1000 is loaded without an e1000 NIC")
+	// A driver with no device is not loaded: cold plug found no e1000(e).
+	if contains(loaded, "e1000") || contains(loaded, "e1000e") {
+		t.Errorf("e1000 or e1000e is loaded without such a NIC")
 	}
 	vm.Expect(t, `kurma-debug: cgroup-controllers=\S*memory`, time.Minute)
 	vm.Expect(t, `kurma: boot timeline:`, time.Minute)
@@ -43,6 +47,11 @@ func TestBoot(t *testing.T) {
 	if strings.Contains(vm.Console(), "FAILED") {
 		t.Errorf("a phase failed")
 	}
+
+	// Hot plug: a NIC plugged in after the boot gets its driver.
+	vm.Monitor(t, "netdev_add user,id=hp0,restrict=on")
+	vm.Monitor(t, "device_add e1000e,netdev=hp0,bus=rp1,id=hpnic")
+	vm.Expect(t, `kurma: devices: /devices/\S+ \(pci:v00008086d000010D3\S*\): loaded e1000e`, time.Minute)
 
 	vm.SendKey(t, "ctrl-alt-delete")
 	vm.Expect(t, `kurma: SIGINT received`, time.Minute)
