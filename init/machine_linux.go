@@ -46,6 +46,7 @@ type Machine struct {
 	failPhase string
 	modLoader *kmod.Loader // from the modules phase, for modprobe
 	isReady   atomic.Bool  // the boot reached ready
+	daemon    *daemon      // the container runtime, once started
 	test      testSwitches
 	net       *network.Stack // from the network phase
 
@@ -246,6 +247,7 @@ func (m *Machine) ready() {
 	m.printNetwork()
 	m.printTimeline()
 	m.runTestSwitches()
+	m.writeBootRecord()
 	m.isReady.Store(true)
 	host, _ := os.Hostname()
 	m.log.Infof("ready (hostname %s)", host)

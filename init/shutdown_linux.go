@@ -48,14 +48,29 @@ func (a Action) rebootCmd() int {
 //	SIGUSR1  halt
 //	SIGUSR2  poweroff
 //	SIGPWR   poweroff (power failure, as sysvinit)
+//	SIGRTMIN+3, +4, +5  halt, poweroff, reboot (as systemd: the runtime's
+//	         reboot and poweroff calls use them)
 //	SIGCHLD  reap
 var shutdownSignals = map[os.Signal]func(m *Machine) Action{
+	SignalHalt:     func(*Machine) Action { return Halt },
+	SignalPoweroff: func(*Machine) Action { return Poweroff },
+	SignalReboot:   func(*Machine) Action { return Reboot },
 	unix.SIGINT:  func(m *Machine) Action { return m.onSignal },
 	unix.SIGTERM: func(m *Machine) Action { return m.onSignal },
 	unix.SIGUSR1: func(*Machine) Action { return Halt },
 	unix.SIGUSR2: func(*Machine) Action { return Poweroff },
 	unix.SIGPWR:  func(*Machine) Action { return Poweroff },
 }
+
+// The real-time signals that ask PID 1 to halt, power off or reboot, as
+// systemd numbers them (SIGRTMIN is 34 in the C library's numbering,
+// which kill(1) uses).
+const (
+	sigRTMIN       = 34
+	SignalHalt     = unix.Signal(sigRTMIN + 3)
+	SignalPoweroff = unix.Signal(sigRTMIN + 4)
+	SignalReboot   = unix.Signal(sigRTMIN + 5)
+)
 
 // handleSignals turns ctrl-alt-del into SIGINT and serves signals for the
 // life of the machine.
@@ -75,7 +90,7 @@ func (m *Machine) handleSignals() {
 				continue
 			}
 			action := shutdownSignals[s](m)
-			m.log.Infof("%s received", unix.SignalName(s.(unix.Signal)))
+			m.log.Infof("%s received", signalName(s.(unix.Signal)))
 			go m.Shutdown(action)
 		}
 	}()
@@ -217,4 +232,11 @@ func unescapeMountPath(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+func signalName(s unix.Signal) string {
+	if s > sigRTMIN && s < sigRTMIN+30 {
+		return fmt.Sprintf("SIGRTMIN+%d", int(s-sigRTMIN))
+	}
+	return unix.SignalName(s)
 }
