@@ -1,0 +1,63 @@
+// Package stage is the part of Kurma's pod runtime that runs inside a pod:
+// the in-pod init (stage3 of DESIGN.md), started by the daemon through a
+// re-execution of the kurma binary ("kurma stage-init") directly into the
+// pod's new namespaces (mount, PID, UTS, IPC and, unless the pod uses the
+// host's, network) and into the pod's cgroup. One process does what
+// DESIGN.md calls stage2 and stage3: the kernel creates the namespaces and
+// places the child in its cgroup as part of clone(2), so no intermediate
+// process is needed.
+//
+// The in-pod init is the pod's PID 1 and its holder: it lives as long as
+// the pod runs, independently of the daemon, which may be killed and
+// restarted. For each app it makes a mount namespace of its own on a
+// locked OS thread (unshare(CLONE_FS|CLONE_NEWNS)), mounts the app's root
+// filesystem (overlayfs of the image layers), /proc, /dev, /sys and the
+// volumes inside it, pivot_roots that thread into it, resolves the app's
+// user and group from the app's own /etc/passwd and /etc/group, runs the
+// pre-start handlers to completion as root, and starts the app. A
+// descriptor of each app's mount namespace is kept: post-stop handlers
+// and enter requests run in it, from a fresh locked thread that joins it
+// (unshare(CLONE_FS) then setns), so no setns ever happens in the daemon.
+// It reaps every process of the pod, copies each app's stdout and stderr
+// to a log file of bounded size, and writes the pod's status (status.json)
+// on every change, atomically.
+//
+// # Protocol
+//
+// The daemon starts the init with a SOCK_SEQPACKET socket pair: its end is
+// fd 3 of the init. Every message is one JSON object (Message), possibly
+// carrying descriptors (SCM_RIGHTS):
+//
+//	daemon (pod.Manager)                         kurma stage-init (pod PID 1)
+//	clone(NEWNS|NEWPID|NEWUTS|NEWIPC[|NEWNET],
+//	      CLONE_INTO_CGROUP) + exec ───────────────▶ starts, fd 3 = socket
+//	{type:"config", config}      ─────────────────▶ mounts private, hostname,
+//	                                                 devpts, control socket,
+//	                                                 lo up, metadata listener
+//	                             ◀───────────────── {type:"namespaces"} + [listener fd]
+//	(v1 cgroups: add pid; network hook on
+//	 /proc/PID/ns/net; serve metadata on fd)
+//	{type:"start"}               ─────────────────▶ per app: rootfs, mounts,
+//	                                                 pivot_root, user, pre-start,
+//	                                                 exec
+//	                             ◀───────────────── {type:"running", pids}
+//	                                                 or {type:"failed", error}
+//	close                                            close fd 3; supervise
+//
+// Everything after that goes through the pod's control socket,
+// PODDIR/control (SOCK_SEQPACKET, mode 0600), one connection per request,
+// so that a restarted daemon talks to the pod exactly as the one that
+// created it did:
+//
+//	{op:"stop", grace}           ──▶  SIGTERM to each app, SIGKILL to the
+//	                             ◀──  {}    pod after grace, post-stop, exit
+//	{op:"enter", enter} + fds    ──▶  fds: stdin, stdout, stderr (no TTY)
+//	                             ◀──  {pid} [+ pty master fd with a TTY]
+//	                             ◀──  {exit}  when the process has exited
+//	{op:"listener"}              ──▶
+//	                             ◀──  {} + metadata listener fd (pod netns)
+//
+// The daemon learns that the pod has ended from the init's exit (it waits
+// on a pidfd, which also works after a restart), and reads the final
+// status from status.json.
+package stage

@@ -1,0 +1,327 @@
+package stage
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kurmaos/kurma/containers/atomicfile"
+)
+
+// initProc is the pod's PID 1.
+type initProc struct {
+	cfg    *Config
+	reaper *reaper
+	apps   []*app
+
+	mu       sync.Mutex // guards status, stopping, stopped
+	status   Status
+	stopping bool
+	stopped  bool // ended by a stop request
+
+	wmu      sync.Mutex // orders writes of status.json
+	listener *os.File   // metadata listener in the pod's network namespace
+	ctl      *net.UnixListener
+}
+
+// Main is the in-pod init: the entry point of "kurma stage-init". It
+// returns the process's exit status.
+func Main() int {
+	// The pod's processes must not be able to ptrace their init, which
+	// holds descriptors of the host (THREATS.md 25).
+	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0) // best effort: capabilities are the real guard
+	unix.Umask(0o022)
+	debug.SetGCPercent(50)
+	syscall.CloseOnExec(3)
+	f := os.NewFile(3, "stage")
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "stage-init: fd 3: %v\n", err)
+		return 1
+	}
+	conn := c.(*net.UnixConn)
+	var msg Message
+	if _, err := RecvLarge(conn, &msg); err != nil || msg.Type != MsgConfig || msg.Config == nil {
+		fmt.Fprintf(os.Stderr, "stage-init: no config: %v\n", err)
+		return 1
+	}
+	in := &initProc{cfg: msg.Config, reaper: startReaper()}
+	in.status.Phase = PhaseStarting
+	for _, ac := range in.cfg.Apps {
+		in.status.Apps = append(in.status.Apps, AppStatus{Name: ac.Name, State: AppPending})
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(os.Stderr, "stage-init: %v\n", err)
+		_ = Send(conn, Message{Type: MsgFailed, Error: err.Error()}) // the daemon may be gone; status.json says it too
+		in.finish(PhaseFailed, err)
+		return 1
+	}
+	if err := in.setup(); err != nil {
+		return fail(err)
+	}
+	var fds []int
+	if in.listener != nil {
+		fds = append(fds, int(in.listener.Fd()))
+	}
+	if err := Send(conn, Message{Type: MsgNamespaces}, fds...); err != nil {
+		return fail(fmt.Errorf("daemon: %w", err))
+	}
+	if _, err := Recv(conn, &msg); err != nil || msg.Type != MsgStart {
+		return fail(fmt.Errorf("daemon did not say start: %v %s", err, msg.Error))
+	}
+	if err := in.startApps(); err != nil {
+		return fail(err)
+	}
+	pids := map[string]int{}
+	for _, a := range in.apps {
+		pids[a.cfg.Name] = a.pid
+	}
+	_ = Send(conn, Message{Type: MsgRunning, Pids: pids}) // a daemon killed meanwhile finds the pod from status.json
+	conn.Close()
+	go in.serve()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		for range sig {
+			in.stop(in.cfg.StopGrace)
+		}
+	}()
+	debug.FreeOSMemory()
+	return in.supervise()
+}
+
+// setup prepares the pod-wide parts: a private mount tree, the hostname,
+// devpts and shm, loopback and the metadata listener, the control socket.
+func (in *initProc) setup() error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	if in.cfg.Hostname != "" {
+		if err := unix.Sethostname([]byte(in.cfg.Hostname)); err != nil {
+			return fmt.Errorf("sethostname: %w", err)
+		}
+	}
+	dir := in.cfg.Dir
+	if err := unix.Mount("devpts", dir+"/devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"); err != nil {
+		return fmt.Errorf("mount devpts: %w", err)
+	}
+	if err := unix.Mount("shm", dir+"/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
+		return fmt.Errorf("mount shm: %w", err)
+	}
+	if !in.cfg.HostNetwork {
+		if err := loopbackUp(); err != nil {
+			return err
+		}
+		l, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: MetadataPort})
+		if err != nil {
+			return fmt.Errorf("metadata listener: %w", err)
+		}
+		in.listener, err = l.File()
+		l.Close()
+		if err != nil {
+			return err
+		}
+	}
+	ctl, err := listenControl(dir)
+	if err != nil {
+		return err
+	}
+	in.ctl = ctl
+	for _, ac := range in.cfg.Apps {
+		a := &app{cfg: ac}
+		r, w, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		if a.log, err = openLog(LogPath(dir, ac.Name), in.cfg.LogMaxBytes); err != nil {
+			return err
+		}
+		a.out = w
+		go a.log.copyFrom(r)
+		in.apps = append(in.apps, a)
+	}
+	return nil
+}
+
+// listenControl creates the control socket, mode 0600. The path goes
+// through a descriptor of the pod directory, since socket paths are short.
+func listenControl(dir string) (*net.UnixListener, error) {
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(dfd)
+	_ = unix.Unlinkat(dfd, "control", 0) // a leftover of nothing: pods are never restarted in place
+	old := unix.Umask(0o177)
+	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: fdPath(dfd) + "/control", Net: "unixpacket"})
+	unix.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	l.SetUnlinkOnClose(false)
+	return l, nil
+}
+
+// loopbackUp brings up lo in the pod's network namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("lo flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("lo up: %w", err)
+	}
+	return nil
+}
+
+// startApps prepares every app (root, mounts, user, pre-start handlers),
+// and only then starts them all: a failing pre-start leaves no app run.
+func (in *initProc) startApps() error {
+	for _, a := range in.apps {
+		if err := in.prepare(a); err != nil {
+			err = fmt.Errorf("app %s: %w", a.cfg.Name, err)
+			in.update(func(s *Status) { s.app(a.cfg.Name).Error = err.Error() })
+			return err
+		}
+	}
+	for i, a := range in.apps {
+		if err := in.start(a); err != nil {
+			in.update(func(s *Status) { s.app(a.cfg.Name).Error = err.Error() })
+			in.killAll(in.apps[:i])
+			return err
+		}
+		now := time.Now().UTC()
+		in.update(func(s *Status) {
+			as := s.app(a.cfg.Name)
+			as.State, as.Pid, as.StartedAt = AppRunning, a.pid, now
+		})
+	}
+	in.update(func(s *Status) {
+		if s.Phase == PhaseStarting {
+			s.Phase = PhaseRunning
+		}
+	})
+	return nil
+}
+
+// killAll kills started apps after a failed start and waits for them.
+func (in *initProc) killAll(started []*app) {
+	_ = unix.Kill(-1, unix.SIGKILL) // every process of the pod but the init
+	for _, a := range started {
+		in.wait(a)
+	}
+}
+
+// supervise waits for the apps to end, as the stop policy says, and
+// returns the init's exit status.
+func (in *initProc) supervise() int {
+	var wg sync.WaitGroup
+	for _, a := range in.apps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := in.wait(a)
+			if st.Code != 0 && in.cfg.StopOnFailure {
+				in.stop(in.cfg.StopGrace)
+			}
+		}()
+	}
+	wg.Wait()
+	in.mu.Lock()
+	phase := PhaseExited
+	if in.stopped {
+		phase = PhaseStopped
+	}
+	in.mu.Unlock()
+	in.finish(phase, nil)
+	return 0
+}
+
+// finish records the final phase and ends every process left in the pod.
+func (in *initProc) finish(phase string, err error) {
+	in.update(func(s *Status) {
+		s.Phase = phase
+		if err != nil {
+			s.Error = err.Error()
+		}
+	})
+	_ = unix.Kill(-1, unix.SIGKILL) // leftovers (daemons of apps, entered commands); the kernel would do it too
+}
+
+// stop sends SIGTERM to each running app and, after grace, SIGKILL to
+// those still running. Post-stop handlers run as each app exits.
+func (in *initProc) stop(grace time.Duration) {
+	in.mu.Lock()
+	if in.stopping {
+		in.mu.Unlock()
+		return
+	}
+	in.stopping, in.stopped = true, true
+	in.mu.Unlock()
+	in.update(func(s *Status) {
+		if !s.Ended() {
+			s.Phase = PhaseStopping
+		}
+	})
+	in.signalApps(unix.SIGTERM)
+	time.AfterFunc(grace, func() { in.signalApps(unix.SIGKILL) })
+}
+
+// signalApps signals every app still running, with its session.
+func (in *initProc) signalApps(sig unix.Signal) {
+	for _, a := range in.apps {
+		a.mu.Lock()
+		if a.pid > 0 && !a.exited {
+			_ = unix.Kill(-a.pid, sig) // its session; an app that left it is killed when the pod ends
+			_ = unix.Kill(a.pid, sig)
+		}
+		a.mu.Unlock()
+	}
+}
+
+// update changes the status and writes status.json.
+func (in *initProc) update(fn func(*Status)) {
+	in.wmu.Lock()
+	defer in.wmu.Unlock()
+	in.mu.Lock()
+	fn(&in.status)
+	data, err := json.Marshal(&in.status)
+	in.mu.Unlock()
+	if err == nil {
+		err = atomicfile.Write(StatusPath(in.cfg.Dir), data, 0o600)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "stage-init: write status: %v\n", err)
+	}
+}
+
+func (s *Status) app(name string) *AppStatus {
+	for i := range s.Apps {
+		if s.Apps[i].Name == name {
+			return &s.Apps[i]
+		}
+	}
+	s.Apps = append(s.Apps, AppStatus{Name: name})
+	return &s.Apps[len(s.Apps)-1]
+}
+
+var errNoApp = errors.New("no such app in the pod")

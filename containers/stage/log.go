@@ -1,0 +1,80 @@
+package stage
+
+import (
+	"io"
+	"os"
+	"sync"
+)
+
+// logFile is an app's log: what its processes write to stdout and stderr.
+// It holds at most max bytes: when the current file would pass half of
+// it, it becomes NAME.1 (replacing the previous one) and a new file is
+// started, so a runaway app cannot fill the disk.
+type logFile struct {
+	mu   sync.Mutex
+	path string
+	max  int64
+	f    *os.File
+	size int64
+}
+
+func openLog(path string, max int64) (*logFile, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &logFile{path: path, max: max, f: f, size: st.Size()}, nil
+}
+
+func (l *logFile) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(p)
+	half := l.max / 2
+	for len(p) > 0 {
+		if l.size >= half {
+			if err := l.rotate(); err != nil {
+				return n - len(p), err
+			}
+		}
+		chunk := p
+		if room := half - l.size; int64(len(chunk)) > room {
+			chunk = chunk[:room]
+		}
+		w, err := l.f.Write(chunk)
+		l.size += int64(w)
+		p = p[w:]
+		if err != nil {
+			return n - len(p), err
+		}
+	}
+	return n, nil
+}
+
+func (l *logFile) rotate() error {
+	if err := os.Rename(l.path, l.path+".1"); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	l.f.Close()
+	l.f, l.size = f, 0
+	return nil
+}
+
+// copyFrom copies r into the log until r ends, in small reads: the init
+// must stay small.
+func (l *logFile) copyFrom(r io.Reader) {
+	buf := make([]byte, 4096)
+	_, _ = io.CopyBuffer(struct{ io.Writer }{l}, r, buf) // the app's output is lost only if the log cannot be written
+	l.mu.Lock()
+	l.f.Close()
+	l.mu.Unlock()
+}
