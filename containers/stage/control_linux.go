@@ -47,7 +47,8 @@ func (in *initProc) handle(c *net.UnixConn) {
 }
 
 // enter runs a command in a running app and reports its pid, then its
-// exit status, on c.
+// exit status, on c. files are the command's stdin, stdout and stderr
+// (without a TTY).
 func (in *initProc) enter(c *net.UnixConn, req *EnterRequest, files []*os.File) error {
 	if req == nil || len(req.Args) == 0 {
 		return fmt.Errorf("enter: no command")
@@ -67,24 +68,22 @@ func (in *initProc) enter(c *net.UnixConn, req *EnterRequest, files []*os.File) 
 	if exited {
 		return fmt.Errorf("enter %s: the app is not running", req.App)
 	}
-	var stdio []uintptr
+	stdio := files
 	var master *os.File
 	if req.TTY {
 		m, slave, err := in.openPty()
 		if err != nil {
 			return err
 		}
-		defer slave.Close()
 		defer m.Close()
 		master = m
-		stdio = []uintptr{slave.Fd(), slave.Fd(), slave.Fd()}
-	} else {
-		if len(files) != 3 {
-			return fmt.Errorf("enter: want 3 descriptors (stdin, stdout, stderr), got %d", len(files))
-		}
-		for _, f := range files {
-			stdio = append(stdio, f.Fd())
-		}
+		stdio = []*os.File{slave}
+	} else if len(files) != 3 {
+		return fmt.Errorf("enter: want 3 descriptors (stdin, stdout, stderr), got %d", len(files))
+	}
+	fds := make([]uintptr, 0, 3)
+	for i := range 3 {
+		fds = append(fds, stdio[min(i, len(stdio)-1)].Fd())
 	}
 	env := append(append([]string{}, a.cfg.Env...), req.Env...)
 	var pid int
@@ -99,20 +98,25 @@ func (in *initProc) enter(c *net.UnixConn, req *EnterRequest, files []*os.File) 
 		if err != nil {
 			return err
 		}
-		pid, exit, err = in.reaper.spawn(procSpec{path: exe, argv: req.Args, env: env, dir: a.dir, cred: a.cred, files: stdio, tty: req.TTY})
+		pid, exit, err = in.reaper.spawn(procSpec{path: exe, argv: req.Args, env: env, dir: a.dir, cred: a.cred, files: fds, tty: req.TTY})
 		return err
 	})
+	// Only the command holds its terminal or pipes now, so that the
+	// other side sees them close when it is done.
+	if req.TTY {
+		closeAll(stdio)
+	}
+	closeAll(files)
 	if err != nil {
 		return fmt.Errorf("enter %s: %w", req.App, err)
 	}
-	var fds []int
+	var pass []int
 	if master != nil {
-		fds = append(fds, int(master.Fd()))
+		pass = append(pass, int(master.Fd()))
 	}
-	if err := Send(c, Reply{Pid: pid}, fds...); err != nil {
+	if err := Send(c, Reply{Pid: pid}, pass...); err != nil {
 		return nil // the caller is gone; the command runs on
 	}
-	closeAll(files)
 	st := <-exit
 	_ = Send(c, Reply{Exit: &st}) // the caller is gone if this fails
 	return nil

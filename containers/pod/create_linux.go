@@ -1,0 +1,422 @@
+package pod
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+	"golang.org/x/sys/unix"
+
+	"github.com/kurmaos/kurma/containers/metadata"
+	"github.com/kurmaos/kurma/containers/stage"
+)
+
+// CreateOptions describe a pod to create: a pod manifest, or images to
+// run with some changes (the shortcut).
+type CreateOptions struct {
+	// Name is an optional unique name: lowercase letters, digits and
+	// dashes, at most 63.
+	Name     string
+	Manifest *schema.PodManifest
+	// Images and Volumes make a pod manifest when Manifest is nil. Mount
+	// points that no mount fills get an empty volume of their name.
+	Images  []ImageApp
+	Volumes []types.Volume
+	// StopOnFailure ends the pod when an app exits with a non-zero status.
+	StopOnFailure bool
+	// StopGrace is used when the pod stops itself (StopOnFailure, or a
+	// SIGTERM to its init); 0 is the manager's default.
+	StopGrace time.Duration
+}
+
+// ErrFailed is wrapped by the error of a pod that could not start; the
+// pod stays, in state Failed, until it is removed.
+var ErrFailed = errors.New("pod failed")
+
+// Create validates the pod, then makes and starts it. It returns when
+// every app has started (state Running) or the pod has failed. A pod
+// that fails validation leaves nothing behind (the error wraps
+// ErrInvalid); one that fails later is returned with the error, in state
+// Failed, and stays until removed.
+func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Pod, error) {
+	pm := opts.Manifest
+	if pm != nil {
+		// The manifest is reified in place: work on a copy.
+		data, err := json.Marshal(pm)
+		if err != nil {
+			return nil, invalid("pod manifest: %v", err)
+		}
+		if pm, err = ParseManifest(data); err != nil {
+			return nil, err
+		}
+	} else {
+		var err error
+		if pm, err = fromImages(m.opts.Images, opts.Images, opts.Volumes); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Name != "" && !namePattern.MatchString(opts.Name) {
+		return nil, invalid("name %q: use lowercase letters, digits and dashes (at most 63)", opts.Name)
+	}
+	pl, err := validate(ctx, m.opts.Images, pm)
+	if err != nil {
+		return nil, err
+	}
+	uuid := newUUID()
+	rec := &record{UUID: uuid, Name: opts.Name, State: Preparing, Warnings: pl.warnings, CreatedAt: time.Now().UTC(), Token: metadata.NewToken(), HostNetwork: pl.hostNetwork}
+	for _, a := range pl.apps {
+		rec.Apps = append(rec.Apps, appRecord{Name: a.name, ImageID: a.img.ID, Layers: a.layers})
+	}
+	p := &Pod{m: m, uuid: uuid, name: opts.Name, dir: m.podDir(uuid), createdAt: rec.CreatedAt, cg: m.cg.Group(uuid), rec: rec, done: make(chan struct{}), removed: make(chan struct{})}
+	// Registered before the layers are stacked, so the store keeps them.
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, errors.New("pod manager is closed")
+	}
+	if opts.Name != "" {
+		for _, o := range m.pods {
+			if o.name == opts.Name {
+				m.mu.Unlock()
+				return nil, invalid("a pod named %s exists (%s)", opts.Name, o.uuid)
+			}
+		}
+	}
+	m.pods[uuid] = p
+	m.mu.Unlock()
+
+	grace := opts.StopGrace
+	if grace == 0 {
+		grace = m.opts.StopGrace
+	}
+	if err := p.create(ctx, pl, opts.StopOnFailure, grace); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// create makes the pod's directory, cgroup and init, and runs the start
+// protocol (see package stage).
+func (p *Pod) create(ctx context.Context, pl *plan, stopOnFailure bool, grace time.Duration) error {
+	cfg, err := p.prepareDir(ctx, pl)
+	if err != nil {
+		return p.failEarly(err)
+	}
+	cfg.StopOnFailure, cfg.StopGrace = stopOnFailure, grace
+	p.m.md.Register(p.rec.Token, p.metadataPod(pl))
+	url := fmt.Sprintf("http://127.0.0.1:%d/%s", stage.MetadataPort, p.rec.Token)
+	if pl.hostNetwork {
+		addr, err := p.m.hostMetadataAddr()
+		if err != nil {
+			return p.failEarly(err)
+		}
+		url = "http://" + addr + "/" + p.rec.Token
+	}
+	for i := range cfg.Apps {
+		cfg.Apps[i].Env = environment(pl.apps[i].name, pl.apps[i].app.Environment, url)
+	}
+	if _, err := p.m.cg.Create(p.uuid); err != nil {
+		return p.failEarly(err)
+	}
+	cmd, conn, err := p.startInit(pl)
+	if err != nil {
+		return p.failEarly(err)
+	}
+	err = p.handshake(ctx, conn, cfg, pl)
+	conn.Close()
+	if err != nil {
+		// The init stops on its own when it fails; make sure of it.
+		kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = p.cg.Kill(kctx) // reported by the state below if processes remain
+		cancel()
+	}
+	go func() {
+		werr := cmd.Wait()
+		p.ended(werr)
+	}()
+	if err != nil {
+		<-p.done
+		p.mu.Lock()
+		msg := p.rec.Error
+		p.mu.Unlock()
+		if msg == "" {
+			msg = err.Error()
+		}
+		return fmt.Errorf("%w: %s", ErrFailed, msg)
+	}
+	return nil
+}
+
+// failEarly records a failure before the init ran.
+func (p *Pod) failEarly(err error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, statErr := os.Stat(p.dir); statErr == nil {
+		if serr := p.setState(Failed, err.Error()); serr != nil {
+			p.m.opts.Logf("pod %s: %v", p.uuid, serr)
+		}
+	} else {
+		p.rec.State, p.rec.Error = Failed, err.Error()
+	}
+	close(p.done)
+	return fmt.Errorf("%w: %v", ErrFailed, err)
+}
+
+// prepareDir makes the pod's directory and returns the init's config.
+func (p *Pod) prepareDir(ctx context.Context, pl *plan) (*stage.Config, error) {
+	if err := os.Mkdir(p.dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(p.dir, "manifest"), pl.manifestBytes, 0o600); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	err := p.rec.save(p.dir)
+	p.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"logs", "devpts", "shm", "volumes"} {
+		if err := os.Mkdir(filepath.Join(p.dir, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	for name, v := range pl.emptyVolumes {
+		dir := filepath.Join(p.dir, "volumes", name)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return nil, err
+		}
+		uid, gid := 0, 0
+		if v.UID != nil {
+			uid = *v.UID
+		}
+		if v.GID != nil {
+			gid = *v.GID
+		}
+		mode, err := volumeMode(v)
+		if err != nil {
+			return nil, err
+		}
+		// chown before chmod: chown clears setuid and setgid bits.
+		if err := os.Lchown(dir, uid, gid); err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(dir, mode); err != nil {
+			return nil, err
+		}
+	}
+	hostname := "kurma-" + p.uuid[:8]
+	if p.name != "" {
+		hostname = p.name
+	}
+	if pl.hostUTS {
+		hostname = ""
+	}
+	cfg := &stage.Config{UUID: p.uuid, Hostname: hostname, Dir: p.dir, HostNetwork: pl.hostNetwork, LogMaxBytes: p.m.opts.LogMaxBytes}
+	for _, a := range pl.apps {
+		ad := stage.AppDir(p.dir, a.name)
+		for _, d := range []string{"upper", "work", "rootfs"} {
+			if err := os.MkdirAll(filepath.Join(ad, d), 0o755); err != nil {
+				return nil, err
+			}
+		}
+		// The upper directory is the root of the app's filesystem: its
+		// mode is the root's.
+		if err := os.Chmod(filepath.Join(ad, "upper"), 0o755); err != nil {
+			return nil, err
+		}
+		lowers, err := p.m.opts.Images.Lowers(ctx, a.img.ID)
+		if err != nil {
+			return nil, err
+		}
+		ac := stage.AppConfig{
+			Name: a.name, Lowers: lowers, ReadOnlyRootFS: a.ro, Exec: a.app.Exec,
+			User: a.app.User, Group: a.app.Group, SupplementaryGIDs: a.app.SupplementaryGIDs,
+			WorkingDirectory: a.app.WorkingDirectory,
+		}
+		for _, h := range a.app.EventHandlers {
+			switch h.Name {
+			case "pre-start":
+				ac.PreStart = append(ac.PreStart, h.Exec)
+			case "post-stop":
+				ac.PostStop = append(ac.PostStop, h.Exec)
+			}
+		}
+		for _, m := range a.mounts {
+			src := m.volume.Source
+			if m.volume.Kind == "empty" {
+				src = filepath.Join(p.dir, "volumes", m.volume.Name.String())
+			}
+			ac.Mounts = append(ac.Mounts, stage.Mount{Source: src, Target: m.target, ReadOnly: m.readOnly, Recursive: m.recursive})
+		}
+		cfg.Apps = append(cfg.Apps, ac)
+	}
+	return cfg, nil
+}
+
+// environment is an app's environment (ace.md, Execution Environment):
+// PATH and container=kurma, which the app's environment may change, then
+// AC_APP_NAME and AC_METADATA_URL, which it may not.
+func environment(app string, env types.Environment, url string) []string {
+	vars := types.Environment{
+		{Name: "PATH", Value: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		{Name: "container", Value: "kurma"},
+	}
+	for _, e := range env {
+		vars.Set(e.Name, e.Value)
+	}
+	vars.Set("AC_APP_NAME", app)
+	vars.Set("AC_METADATA_URL", url)
+	out := make([]string, 0, len(vars))
+	for _, e := range vars {
+		out = append(out, e.Name+"="+e.Value)
+	}
+	return out
+}
+
+// startInit starts the pod's init in new namespaces and, with cgroup v2,
+// directly in the pod's cgroup.
+func (p *Pod) startInit(pl *plan) (*exec.Cmd, *net.UnixConn, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	parent, child := os.NewFile(uintptr(fds[0]), "stage"), os.NewFile(uintptr(fds[1]), "stage")
+	defer child.Close()
+	fc, err := net.FileConn(parent)
+	parent.Close()
+	if err != nil {
+		return nil, nil, err
+	}
+	conn := fc.(*net.UnixConn)
+	logf, err := os.OpenFile(filepath.Join(p.dir, "stage.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	defer logf.Close()
+	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC)
+	if !pl.hostUTS {
+		flags |= unix.CLONE_NEWUTS
+	}
+	if !pl.hostNetwork {
+		flags |= unix.CLONE_NEWNET
+	}
+	sys := &syscall.SysProcAttr{Cloneflags: flags, Setsid: true}
+	cgfd, err := p.cg.Open()
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	if cgfd != nil {
+		defer cgfd.Close()
+		sys.UseCgroupFD, sys.CgroupFD = true, int(cgfd.Fd())
+	}
+	cmd := &exec.Cmd{
+		Path:        p.m.opts.StageBinary,
+		Args:        []string{"kurma", stage.Verb},
+		Env:         []string{"GOMAXPROCS=1"},
+		Dir:         "/",
+		Stdout:      logf,
+		Stderr:      logf,
+		ExtraFiles:  []*os.File{child},
+		SysProcAttr: sys,
+	}
+	if err := cmd.Start(); err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("start the pod's init (%s): %w", p.m.opts.StageBinary, err)
+	}
+	start, err := startTime(cmd.Process.Pid)
+	if err == nil {
+		p.mu.Lock()
+		p.rec.StagePid, p.rec.StageStart = cmd.Process.Pid, start
+		err = p.rec.save(p.dir)
+		p.mu.Unlock()
+	}
+	if err != nil {
+		_ = cmd.Process.Kill() // it has not been told anything yet
+		_ = cmd.Wait()         // reaped; the error is the one above
+		conn.Close()
+		return nil, nil, err
+	}
+	return cmd, conn, nil
+}
+
+// handshake runs the start protocol with the init on conn.
+func (p *Pod) handshake(ctx context.Context, conn *net.UnixConn, cfg *stage.Config, pl *plan) error {
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	if cgfd, _ := p.cg.Open(); cgfd == nil {
+		// cgroup v1: the init waits for its config, so nothing of the pod
+		// runs outside the group.
+		if err := p.cg.Add(p.rec.StagePid); err != nil {
+			return err
+		}
+	} else {
+		cgfd.Close()
+	}
+	if err := stage.Send(conn, stage.Message{Type: stage.MsgConfig, Config: cfg}); err != nil {
+		return fmt.Errorf("send config to the pod's init: %w", err)
+	}
+	var msg stage.Message
+	files, err := stage.Recv(conn, &msg)
+	if err != nil {
+		return fmt.Errorf("pod's init: %w", err)
+	}
+	if msg.Type == stage.MsgFailed {
+		return errors.New(msg.Error)
+	}
+	if msg.Type != stage.MsgNamespaces {
+		return fmt.Errorf("pod's init said %q, want %q", msg.Type, stage.MsgNamespaces)
+	}
+	if !pl.hostNetwork {
+		if len(files) != 1 {
+			return fmt.Errorf("pod's init sent %d descriptors, want the metadata listener", len(files))
+		}
+		l, err := net.FileListener(files[0])
+		files[0].Close()
+		if err != nil {
+			return err
+		}
+		p.m.md.Serve(l, p.rec.Token)
+		if n := p.m.opts.Network; n != nil {
+			if err := n.Setup(ctx, NetNS{PodUUID: p.uuid, Path: fmt.Sprintf("/proc/%d/ns/net", p.rec.StagePid)}); err != nil {
+				return fmt.Errorf("network: %w", err)
+			}
+		}
+	}
+	if err := stage.Send(conn, stage.Message{Type: stage.MsgStart}); err != nil {
+		return fmt.Errorf("start the pod's apps: %w", err)
+	}
+	if _, err := stage.Recv(conn, &msg); err != nil {
+		return fmt.Errorf("pod's init: %w", err)
+	}
+	if msg.Type != stage.MsgRunning {
+		return errors.New(msg.Error)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.setState(Running, "")
+}
+
+// metadataPod is what the metadata service serves for the pod.
+func (p *Pod) metadataPod(pl *plan) *metadata.Pod {
+	mp := &metadata.Pod{UUID: p.uuid, Manifest: pl.manifestBytes, Annotations: pl.manifest.Annotations, Apps: map[string]metadata.App{}}
+	for _, a := range pl.apps {
+		im, err := json.Marshal(a.img.Manifest)
+		if err != nil {
+			im = nil
+		}
+		mp.Apps[a.name] = metadata.App{ImageID: a.img.ID, ImageManifest: im, Annotations: a.annots}
+	}
+	return mp
+}

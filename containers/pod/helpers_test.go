@@ -1,0 +1,243 @@
+package pod_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kurmaos/kurma/containers/aci/acitest"
+	"github.com/kurmaos/kurma/containers/image"
+	"github.com/kurmaos/kurma/containers/pod"
+)
+
+// Privileged tests run real pods: they need root and
+// KURMA_TEST_PRIVILEGED=1 (make test-privileged sets it).
+func privileged(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 || os.Getenv("KURMA_TEST_PRIVILEGED") != "1" {
+		t.Skip("needs root and KURMA_TEST_PRIVILEGED=1 (make test-privileged)")
+	}
+}
+
+var binDir string // kurma and kurma-stage, built once by TestMain
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		os.Exit(helperMain())
+	}
+	if os.Geteuid() == 0 && os.Getenv("KURMA_TEST_PRIVILEGED") == "1" {
+		dir, err := os.MkdirTemp("", "kurma-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		binDir = dir
+		for _, b := range []string{"kurma", "kurma-stage"} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b), "github.com/kurmaos/kurma/cmd/"+b)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b, err, out)
+				os.Exit(1)
+			}
+		}
+	}
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// stageBinary is the binary tests run as pods' init: the kurma binary,
+// as a daemon does by default.
+func stageBinary() string { return filepath.Join(binDir, "kurma") }
+
+// env is a store and a manager in temporary directories, with a busybox
+// image.
+type env struct {
+	t       testing.TB
+	dir     string
+	store   *image.Store
+	m       *pod.Manager
+	busybox *image.Image
+	opts    pod.Options
+}
+
+func newEnv(t testing.TB, configure ...func(*pod.Options)) *env {
+	t.Helper()
+	privileged(t)
+	e := &env{t: t, dir: t.TempDir()}
+	var err error
+	e.store, err = image.Open(filepath.Join(e.dir, "images"), image.Options{
+		InUse: func(ctx context.Context) ([]string, error) { return e.m.ImagesInUse(ctx) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.busybox = e.importImage(busyboxImage(t, "example.com/busybox", nil))
+	e.opts = pod.Options{Dir: filepath.Join(e.dir, "pods"), Images: e.store, StageBinary: stageBinary(), StopGrace: 5 * time.Second, Logf: t.Logf}
+	for _, c := range configure {
+		c(&e.opts)
+	}
+	e.open()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, p := range e.m.List() {
+			if err := e.m.Remove(ctx, p.UUID()); err != nil {
+				t.Errorf("cleanup: remove %s: %v", p.UUID(), err)
+			}
+		}
+		e.m.Close()
+		e.store.Close()
+	})
+	return e
+}
+
+// open opens a manager on the pods directory (again).
+func (e *env) open() {
+	e.t.Helper()
+	m, err := pod.Open(context.Background(), e.opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.m = m
+}
+
+func (e *env) importImage(aci []byte) *image.Image {
+	e.t.Helper()
+	img, err := e.store.Import(context.Background(), bytes.NewReader(aci), image.ImportOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return img
+}
+
+// sh is an app of the busybox image running a shell script.
+func (e *env) sh(name, script string) pod.ImageApp {
+	return pod.ImageApp{Image: e.busybox.ID, Name: name, Exec: []string{"/bin/sh", "-c", script}}
+}
+
+// create creates a pod and fails the test if it does not start.
+func (e *env) create(opts pod.CreateOptions) *pod.Pod {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := e.m.Create(ctx, opts)
+	if err != nil {
+		if p != nil {
+			e.t.Logf("stage.log: %s", readFile(filepath.Join(p.Dir(), "stage.log")))
+		}
+		e.t.Fatalf("create: %v", err)
+	}
+	return p
+}
+
+// run creates a pod and waits for it to end.
+func (e *env) run(opts pod.CreateOptions) (*pod.Pod, pod.Status) {
+	e.t.Helper()
+	p := e.create(opts)
+	return p, wait(e.t, p)
+}
+
+func wait(t testing.TB, p *pod.Pod) pod.Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := p.Wait(ctx)
+	if err != nil {
+		t.Fatalf("wait for pod %s: %v (status %+v)", p.UUID(), err, st)
+	}
+	return st
+}
+
+func readFile(name string) string {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return fmt.Sprintf("(%v)", err)
+	}
+	return string(data)
+}
+
+// logOf is an app's log.
+func logOf(p *pod.Pod, app string) string {
+	return readFile(p.LogPath(app))
+}
+
+// exitCodes maps each app to its exit code (-1 if it has none).
+func exitCodes(st pod.Status) map[string]int {
+	codes := map[string]int{}
+	for _, a := range st.Apps {
+		codes[a.Name] = -1
+		if a.Exit != nil {
+			codes[a.Name] = a.Exit.Code
+		}
+	}
+	return codes
+}
+
+// busyboxImage is an ACI with a static busybox and its applets, users
+// root, kurmauser (1000) and nobody, groups root, kurmagroup (2000),
+// nogroup, and /opt/owned owned by 3000:3001. app is the manifest's
+// "app" (nil: /bin/true as root).
+func busyboxImage(t testing.TB, name string, app map[string]any, extra ...acitest.Entry) []byte {
+	t.Helper()
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Skipf("busybox-static is needed (scripts/setup installs it): %v", err)
+	}
+	out, err := exec.Command("/bin/busybox", "--list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app == nil {
+		app = map[string]any{"exec": []string{"/bin/true"}, "user": "0", "group": "0"}
+	}
+	manifest, err := json.Marshal(map[string]any{
+		"acKind": "ImageManifest", "acVersion": "0.8.11", "name": name,
+		"labels": labels(acitest.HostLabels("version", "1.0.0")),
+		"app":    app,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := []acitest.Entry{acitest.File("manifest", string(manifest)), acitest.Dir("rootfs")}
+	for _, d := range []string{"bin", "etc", "root", "home", "home/user", "opt", "var", "proc", "sys", "dev"} {
+		es = append(es, acitest.Dir("rootfs/"+d))
+	}
+	tmp := acitest.Dir("rootfs/tmp")
+	tmp.Mode = 0o1777
+	es = append(es, tmp)
+	busybox := acitest.File("rootfs/bin/busybox", "")
+	busybox.Body, busybox.Size, busybox.Mode = bb, int64(len(bb)), 0o755
+	es = append(es, busybox)
+	for _, applet := range strings.Fields(string(out)) {
+		if applet != "busybox" {
+			es = append(es, acitest.Symlink("rootfs/bin/"+applet, "busybox"))
+		}
+	}
+	es = append(es,
+		acitest.File("rootfs/etc/passwd", "root:x:0:0:root:/root:/bin/sh\nkurmauser:x:1000:1000::/home/user:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"),
+		acitest.File("rootfs/etc/group", "root:x:0:\nkurmagroup:x:2000:\nnogroup:x:65534:\n"),
+	)
+	owned := acitest.File("rootfs/opt/owned", "x")
+	owned.Uid, owned.Gid = 3000, 3001
+	es = append(es, owned)
+	es = append(es, extra...)
+	return acitest.Tar(es...)
+}
+
+func labels(kv []string) []map[string]string {
+	var ls []map[string]string
+	for i := 0; i+1 < len(kv); i += 2 {
+		ls = append(ls, map[string]string{"name": kv[i], "value": kv[i+1]})
+	}
+	return ls
+}
