@@ -218,7 +218,7 @@ func (g *Group) Kill(ctx context.Context) error {
 	}
 	freezer := g.freezer()
 	if freezer != "" {
-		_ = os.WriteFile(filepath.Join(freezer, "freezer.state"), []byte("FROZEN"), 0) // best effort: the loop below kills forks too
+		_ = os.WriteFile(filepath.Join(freezer, "freezer.state"), []byte("FROZEN"), 0)   // best effort: the loop below kills forks too
 		defer os.WriteFile(filepath.Join(freezer, "freezer.state"), []byte("THAWED"), 0) // killed processes die once thawed
 	}
 	for {

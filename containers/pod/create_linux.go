@@ -133,18 +133,20 @@ func (p *Pod) create(ctx context.Context, pl *plan, stopOnFailure bool, grace ti
 	}
 	err = p.handshake(ctx, conn, cfg, pl)
 	conn.Close()
-	if err != nil {
-		// The init stops on its own when it fails; make sure of it.
-		kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_ = p.cg.Kill(kctx) // reported by the state below if processes remain
-		cancel()
-	}
 	go func() {
 		werr := cmd.Wait()
 		p.ended(werr)
 	}()
 	if err != nil {
-		<-p.done
+		// The init ends on its own when it fails, once it has written its
+		// status; make sure of it.
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = p.kill(kctx) // the state below says what happened
+			cancel()
+		}
 		p.mu.Lock()
 		msg := p.rec.Error
 		p.mu.Unlock()

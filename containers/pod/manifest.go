@@ -34,9 +34,10 @@ type ImageApp struct {
 	// Name is the app's name; by default the last part of the image name.
 	Name string
 	// Exec, User, Group and WorkingDirectory replace the image's when set.
-	Exec             []string
-	User, Group      string
-	WorkingDirectory string
+	Exec              []string
+	User, Group       string
+	SupplementaryGIDs []int
+	WorkingDirectory  string
 	// Env is added to the image's environment, replacing same names.
 	Env            types.Environment
 	Mounts         []schema.Mount
@@ -123,6 +124,9 @@ func fromImages(images *image.Store, apps []ImageApp, volumes []types.Volume) (*
 		}
 		if ia.Group != "" {
 			app.Group = ia.Group
+		}
+		if ia.SupplementaryGIDs != nil {
+			app.SupplementaryGIDs = ia.SupplementaryGIDs
 		}
 		if ia.WorkingDirectory != "" {
 			app.WorkingDirectory = ia.WorkingDirectory

@@ -29,7 +29,7 @@ func (in *initProc) handle(c *net.UnixConn) {
 	}
 	switch req.Op {
 	case OpStop:
-		in.stop(req.Grace)
+		in.stop(req.Grace, true)
 		_ = Send(c, Reply{}) // the caller may have given up waiting
 	case OpListener:
 		if in.listener == nil {

@@ -62,8 +62,8 @@ func Main() int {
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(os.Stderr, "stage-init: %v\n", err)
-		_ = Send(conn, Message{Type: MsgFailed, Error: err.Error()}) // the daemon may be gone; status.json says it too
 		in.finish(PhaseFailed, err)
+		_ = Send(conn, Message{Type: MsgFailed, Error: err.Error()}) // the daemon may be gone; status.json says it too
 		return 1
 	}
 	if err := in.setup(); err != nil {
@@ -93,7 +93,7 @@ func Main() int {
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
 		for range sig {
-			in.stop(in.cfg.StopGrace)
+			in.stop(in.cfg.StopGrace, true)
 		}
 	}()
 	debug.FreeOSMemory()
@@ -241,7 +241,7 @@ func (in *initProc) supervise() int {
 			defer wg.Done()
 			st := in.wait(a)
 			if st.Code != 0 && in.cfg.StopOnFailure {
-				in.stop(in.cfg.StopGrace)
+				in.stop(in.cfg.StopGrace, false)
 			}
 		}()
 	}
@@ -269,13 +269,16 @@ func (in *initProc) finish(phase string, err error) {
 
 // stop sends SIGTERM to each running app and, after grace, SIGKILL to
 // those still running. Post-stop handlers run as each app exits.
-func (in *initProc) stop(grace time.Duration) {
+// requested says the pod is stopped from outside (it ends "stopped");
+// otherwise it stops itself (StopOnFailure) and ends "exited".
+func (in *initProc) stop(grace time.Duration, requested bool) {
 	in.mu.Lock()
+	in.stopped = in.stopped || requested
 	if in.stopping {
 		in.mu.Unlock()
 		return
 	}
-	in.stopping, in.stopped = true, true
+	in.stopping = true
 	in.mu.Unlock()
 	in.update(func(s *Status) {
 		if !s.Ended() {

@@ -151,8 +151,14 @@ func openNoSymlinks(p string) (int, error) {
 	return fd, nil
 }
 
-// mountIn mounts a filesystem on target inside the root.
+// mountIn mounts a filesystem on target (a top-level directory) inside
+// the root. An image's symlink there is refused: /proc or /dev pointing
+// elsewhere would move what the runtime mounts (THREATS.md 14).
 func mountIn(rootfd int, fstype, target string, flags uintptr, data string) error {
+	var st unix.Stat_t
+	if err := unix.Fstatat(rootfd, strings.TrimPrefix(target, "/"), &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("%s in the image is not a directory (refused)", target)
+	}
 	tfd, err := mkTarget(rootfd, target, false)
 	if err != nil {
 		return err
