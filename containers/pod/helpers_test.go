@@ -189,6 +189,17 @@ func exitCodes(st pod.Status) map[string]int {
 // "app" (nil: /bin/true as root).
 func busyboxImage(t testing.TB, name string, app map[string]any, extra ...acitest.Entry) []byte {
 	t.Helper()
+	return buildBusybox(t, name, app, "", extra)
+}
+
+// busyboxImageWithout is busyboxImage without the top-level directory
+// skip (for extra to replace).
+func busyboxImageWithout(t testing.TB, name, skip string, extra ...acitest.Entry) []byte {
+	t.Helper()
+	return buildBusybox(t, name, nil, skip, extra)
+}
+
+func buildBusybox(t testing.TB, name string, app map[string]any, skip string, extra []acitest.Entry) []byte {
 	bb, err := os.ReadFile("/bin/busybox")
 	if err != nil {
 		t.Skipf("busybox-static is needed (scripts/setup installs it): %v", err)
@@ -210,7 +221,9 @@ func busyboxImage(t testing.TB, name string, app map[string]any, extra ...acites
 	}
 	es := []acitest.Entry{acitest.File("manifest", string(manifest)), acitest.Dir("rootfs")}
 	for _, d := range []string{"bin", "etc", "root", "home", "home/user", "opt", "var", "proc", "sys", "dev"} {
-		es = append(es, acitest.Dir("rootfs/"+d))
+		if d != skip {
+			es = append(es, acitest.Dir("rootfs/"+d))
+		}
 	}
 	tmp := acitest.Dir("rootfs/tmp")
 	tmp.Mode = 0o1777

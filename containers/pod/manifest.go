@@ -87,6 +87,12 @@ type mountPlan struct {
 	recursive bool
 }
 
+// ManifestFromImages builds the pod manifest of the "run these images"
+// shortcut, as Create does for CreateOptions.Images.
+func ManifestFromImages(images *image.Store, apps []ImageApp, volumes []types.Volume) (*schema.PodManifest, error) {
+	return fromImages(images, apps, volumes)
+}
+
 // fromImages builds the pod manifest of the shortcut.
 func fromImages(images *image.Store, apps []ImageApp, volumes []types.Volume) (*schema.PodManifest, error) {
 	pm := schema.BlankPodManifest()
