@@ -55,12 +55,17 @@ func Detect(parent string) (*Hierarchy, error) {
 			return h, nil
 		}
 	}
+	return NewV1(parent)
+}
+
+// NewV1 uses the cgroup v1 hierarchies even where v2 is available.
+func NewV1(parent string) (*Hierarchy, error) {
 	roots, err := V1Roots()
 	if err != nil {
 		return nil, err
 	}
 	if len(roots) == 0 {
-		return nil, errors.New("cgroup: no usable cgroup v2 or v1 hierarchy is mounted")
+		return nil, errors.New("cgroup: no cgroup v1 hierarchy is mounted")
 	}
 	h := &Hierarchy{Version: V1, Roots: roots, Parent: parent}
 	if err := h.init(); err != nil {

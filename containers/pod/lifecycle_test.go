@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kurmaos/kurma/containers/cgroup"
 	"github.com/kurmaos/kurma/containers/pod"
 )
 
@@ -109,5 +110,43 @@ func TestRemoveRunningPod(t *testing.T) {
 	checkRemoved(t, e, p)
 	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
 		t.Errorf("the pod's init (%d) still runs", pid)
+	}
+}
+
+func TestCgroupV1(t *testing.T) {
+	privileged(t)
+	h, err := cgroup.NewV1("kurma-test-v1")
+	if err != nil {
+		t.Skip(err)
+	}
+	e := newEnv(t, func(o *pod.Options) { o.Cgroups = h })
+	p, st := e.run(pod.CreateOptions{Images: []pod.ImageApp{e.sh("app", "cat /proc/self/cgroup")}})
+	if st.State != pod.Exited {
+		t.Fatal(st)
+	}
+	in := 0
+	for _, l := range strings.Split(logOf(p, "app"), "\n") {
+		if strings.HasSuffix(l, "/kurma-test-v1/"+p.UUID()) {
+			in++
+		}
+	}
+	if in != len(h.Roots) {
+		t.Errorf("the app is in %d of the %d v1 hierarchies:\n%s", in, len(h.Roots), logOf(p, "app"))
+	}
+	checkRemoved(t, e, p)
+}
+
+func TestLogCap(t *testing.T) {
+	e := newEnv(t, func(o *pod.Options) { o.LogMaxBytes = 8192 })
+	p, st := e.run(pod.CreateOptions{Images: []pod.ImageApp{e.sh("app", "i=0; while [ $i -lt 2000 ]; do echo line $i of a runaway app; i=$((i+1)); done; echo the end")}})
+	if st.State != pod.Exited {
+		t.Fatal(st)
+	}
+	cur, prev := logOf(p, "app"), readFile(p.LogPath("app")+".1")
+	if len(cur)+len(prev) > 8192 {
+		t.Errorf("logs hold %d bytes, cap 8192", len(cur)+len(prev))
+	}
+	if !strings.HasSuffix(cur, "the end\n") {
+		t.Errorf("the last output is missing: %q", cur[max(0, len(cur)-100):])
 	}
 }
