@@ -19,11 +19,16 @@ import (
 
 // Privileged tests run real pods: they need root and
 // KURMA_TEST_PRIVILEGED=1 (make test-privileged sets it).
+// Benchmarks run with KURMA_BENCH=1 too (make bench).
 func privileged(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 || os.Getenv("KURMA_TEST_PRIVILEGED") != "1" {
-		t.Skip("needs root and KURMA_TEST_PRIVILEGED=1 (make test-privileged)")
+	if !privilegedRun() {
+		t.Skip("needs root and KURMA_TEST_PRIVILEGED=1 (make test-privileged) or KURMA_BENCH=1 (make bench)")
 	}
+}
+
+func privilegedRun() bool {
+	return os.Geteuid() == 0 && (os.Getenv("KURMA_TEST_PRIVILEGED") == "1" || os.Getenv("KURMA_BENCH") == "1")
 }
 
 var binDir string // kurma and kurma-stage, built once by TestMain
@@ -32,7 +37,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(helperMain())
 	}
-	if os.Geteuid() == 0 && os.Getenv("KURMA_TEST_PRIVILEGED") == "1" {
+	if privilegedRun() {
 		dir, err := os.MkdirTemp("", "kurma-bin-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -40,7 +45,7 @@ func TestMain(m *testing.M) {
 		}
 		binDir = dir
 		for _, b := range []string{"kurma", "kurma-stage"} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b), "github.com/kurmaos/kurma/cmd/"+b)
+			cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, b), "github.com/kurmaos/kurma/cmd/"+b)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b, err, out)

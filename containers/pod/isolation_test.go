@@ -208,4 +208,3 @@ func TestSymlinkedSystemDirs(t *testing.T) {
 		})
 	}
 }
-

@@ -205,7 +205,10 @@ func TestInvalidPodsLeaveNothing(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("example error: %v", func() error { _, err := e.m.Create(context.Background(), withMount(hostVolume("h", filepath.Join(dir, "link")), "/h")); return err }())
+	t.Logf("example error: %v", func() error {
+		_, err := e.m.Create(context.Background(), withMount(hostVolume("h", filepath.Join(dir, "link")), "/h"))
+		return err
+	}())
 }
 
 func hash(t *testing.T, id string) types.Hash {
