@@ -101,7 +101,7 @@ func BenchmarkStartToExit(b *testing.B) {
 	managers := map[string]*pod.Manager{}
 	for name, bin := range stages {
 		o := e.opts
-		o.Dir = filepath.Join(b.TempDir(), "pods")
+		o.Dir, o.RunDir = filepath.Join(b.TempDir(), "pods"), filepath.Join(e.opts.RunDir, name)
 		o.StageBinary = bin
 		o.Logf = nil
 		m, err := pod.Open(context.Background(), o)
@@ -220,7 +220,7 @@ func BenchmarkPodMemory(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		for name, bin := range map[string]string{"kurma": stageBinary(), "kurma-stage": filepath.Join(binDir, "kurma-stage")} {
 			o := e.opts
-			o.Dir = filepath.Join(b.TempDir(), "pods")
+			o.Dir, o.RunDir = filepath.Join(b.TempDir(), "pods"), filepath.Join(e.opts.RunDir, name)
 			o.StageBinary, o.Logf = bin, nil
 			m, err := pod.Open(ctx, o)
 			if err != nil {

@@ -49,7 +49,7 @@ func TestManyPodsConcurrently(t *testing.T) {
 		}
 	}
 	// Nothing of the pods is visible in the host's mount table.
-	if m := mountsUnder(t, e.dir); len(m) > 0 {
+	if m := append(mountsUnder(t, e.opts.Dir), mountsUnder(t, e.opts.RunDir)...); len(m) > 0 {
 		t.Errorf("pod mounts visible on the host: %v", m[:min(5, len(m))])
 	}
 	for i := range n {
@@ -67,7 +67,7 @@ func TestManyPodsConcurrently(t *testing.T) {
 	if left := podsLeft(t, e); len(left) > 0 {
 		t.Errorf("left in the pods directory: %v", left)
 	}
-	if m := mountsUnder(t, e.dir); len(m) > 0 {
+	if m := append(mountsUnder(t, e.opts.Dir), mountsUnder(t, e.opts.RunDir)...); len(m) > 0 {
 		t.Errorf("mounts left: %v", m)
 	}
 	uuids := map[string]bool{}

@@ -16,6 +16,7 @@ import (
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/kurmaos/kurma/containers/atomicfile"
 	"github.com/kurmaos/kurma/containers/metadata"
 	"github.com/kurmaos/kurma/containers/stage"
 )
@@ -76,7 +77,7 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Pod, error) 
 	for _, a := range pl.apps {
 		rec.Apps = append(rec.Apps, appRecord{Name: a.name, ImageID: a.img.ID, Layers: a.layers})
 	}
-	p := &Pod{m: m, uuid: uuid, name: opts.Name, dir: m.podDir(uuid), createdAt: rec.CreatedAt, cg: m.cg.Group(uuid), rec: rec, done: make(chan struct{}), removed: make(chan struct{})}
+	p := m.newPod(rec)
 	// Registered before the layers are stacked, so the store keeps them.
 	m.mu.Lock()
 	if m.closed {
@@ -162,7 +163,7 @@ func (p *Pod) create(ctx context.Context, pl *plan, stopOnFailure bool, grace ti
 func (p *Pod) failEarly(err error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, statErr := os.Stat(p.dir); statErr == nil {
+	if _, statErr := os.Stat(p.run); statErr == nil {
 		if serr := p.setState(Failed, err.Error()); serr != nil {
 			p.m.opts.Logf("pod %s: %v", p.uuid, serr)
 		}
@@ -175,20 +176,28 @@ func (p *Pod) failEarly(err error) error {
 
 // prepareDir makes the pod's directory and returns the init's config.
 func (p *Pod) prepareDir(ctx context.Context, pl *plan) (*stage.Config, error) {
-	if err := os.Mkdir(p.dir, 0o700); err != nil {
+	if err := os.Mkdir(p.run, 0o700); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(p.dir, "manifest"), pl.manifestBytes, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(p.run, "manifest"), pl.manifestBytes, 0o600); err != nil {
 		return nil, err
 	}
 	p.mu.Lock()
-	err := p.rec.save(p.dir)
+	err := p.rec.save(p.run)
 	p.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range []string{"logs", "devpts", "shm", "volumes"} {
-		if err := os.Mkdir(filepath.Join(p.dir, d), 0o700); err != nil {
+	for _, d := range []string{"devpts", "shm"} {
+		if err := os.Mkdir(filepath.Join(p.run, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.Mkdir(p.dir, 0o700); err != nil {
+		return nil, err
+	}
+	if len(pl.emptyVolumes) > 0 {
+		if err := os.Mkdir(filepath.Join(p.dir, "volumes"), 0o700); err != nil {
 			return nil, err
 		}
 	}
@@ -223,18 +232,17 @@ func (p *Pod) prepareDir(ctx context.Context, pl *plan) (*stage.Config, error) {
 	if pl.hostUTS {
 		hostname = ""
 	}
-	cfg := &stage.Config{UUID: p.uuid, Hostname: hostname, Dir: p.dir, HostNetwork: pl.hostNetwork, LogMaxBytes: p.m.opts.LogMaxBytes}
+	cfg := &stage.Config{UUID: p.uuid, Hostname: hostname, Dir: p.dir, RunDir: p.run, HostNetwork: pl.hostNetwork, LogMaxBytes: p.m.opts.LogMaxBytes}
 	for _, a := range pl.apps {
-		ad := stage.AppDir(p.dir, a.name)
-		for _, d := range []string{"upper", "work", "rootfs"} {
-			if err := os.MkdirAll(filepath.Join(ad, d), 0o755); err != nil {
+		// The upper directory is the root of the app's filesystem: its
+		// mode is the root's (umask aside).
+		for _, d := range []string{stage.UpperDir(p.dir, a.name), stage.WorkDir(p.dir, a.name), stage.RootDir(p.run, a.name)} {
+			if err := os.Mkdir(d, 0o755); err != nil {
 				return nil, err
 			}
-		}
-		// The upper directory is the root of the app's filesystem: its
-		// mode is the root's.
-		if err := os.Chmod(filepath.Join(ad, "upper"), 0o755); err != nil {
-			return nil, err
+			if err := os.Chmod(d, 0o755); err != nil {
+				return nil, err
+			}
 		}
 		lowers, err := p.m.opts.Images.Lowers(ctx, a.img.ID)
 		if err != nil {
@@ -300,7 +308,7 @@ func (p *Pod) startInit(pl *plan) (*exec.Cmd, *net.UnixConn, error) {
 		return nil, nil, err
 	}
 	conn := fc.(*net.UnixConn)
-	logf, err := os.OpenFile(filepath.Join(p.dir, "stage.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	logf, err := os.OpenFile(filepath.Join(p.run, "stage.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		conn.Close()
 		return nil, nil, err
@@ -337,11 +345,12 @@ func (p *Pod) startInit(pl *plan) (*exec.Cmd, *net.UnixConn, error) {
 		conn.Close()
 		return nil, nil, fmt.Errorf("start the pod's init (%s): %w", p.m.opts.StageBinary, err)
 	}
+	// Recorded with the Running state: a daemon that dies before finds
+	// the pod Preparing and kills its cgroup.
 	start, err := startTime(cmd.Process.Pid)
 	if err == nil {
 		p.mu.Lock()
 		p.rec.StagePid, p.rec.StageStart = cmd.Process.Pid, start
-		err = p.rec.save(p.dir)
 		p.mu.Unlock()
 	}
 	if err != nil {

@@ -13,12 +13,17 @@
 //	err = p.Stop(ctx, 10*time.Second)                         // SIGTERM, grace, SIGKILL, post-stop
 //	err = m.Remove(ctx, p.UUID())                             // processes, cgroup, files
 //
-// On disk, under Options.Dir (mode 0700):
+// On disk, under Options.Dir (mode 0700), what outlives a reboot:
 //
 //	metadata.key              HMAC key of the metadata service
+//	UUID/APP.upper/, APP.work/  the apps' writable layers
+//	UUID/APP.log[.1]          the apps' logs (see package stage)
+//	UUID/volumes/NAME/        the backing directory of each empty volume
+//
+// Under Options.RunDir (a tmpfs, mode 0700), the runtime state:
+//
 //	UUID/pod.json             the daemon's record: state, init pid and start time, apps, token
 //	UUID/manifest             the reified pod manifest
 //	UUID/stage.log            what the in-pod init reports on stderr
-//	UUID/volumes/NAME/        the backing directory of each empty volume
 //	UUID/...                  the in-pod init's part (see package stage)
 package pod

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/kurmaos/kurma/containers/aci/acitest"
 	"github.com/kurmaos/kurma/containers/image"
 	"github.com/kurmaos/kurma/containers/pod"
@@ -87,7 +89,16 @@ func newEnv(t testing.TB, configure ...func(*pod.Options)) *env {
 		t.Fatal(err)
 	}
 	e.busybox = e.importImage(busyboxImage(t, "example.com/busybox", nil))
-	e.opts = pod.Options{Dir: filepath.Join(e.dir, "pods"), Images: e.store, StageBinary: stageBinary(), StopGrace: 5 * time.Second, Logf: t.Logf}
+	// The runtime directory is a tmpfs, as /run is on the Kurma OS.
+	run := filepath.Join(e.dir, "run")
+	if err := os.Mkdir(run, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", run, "tmpfs", 0, "mode=0700"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(run, unix.MNT_DETACH) })
+	e.opts = pod.Options{Dir: filepath.Join(e.dir, "pods"), RunDir: filepath.Join(run, "pods"), Images: e.store, StageBinary: stageBinary(), StopGrace: 5 * time.Second, Logf: t.Logf}
 	for _, c := range configure {
 		c(&e.opts)
 	}
@@ -138,7 +149,7 @@ func (e *env) create(opts pod.CreateOptions) *pod.Pod {
 	p, err := e.m.Create(ctx, opts)
 	if err != nil {
 		if p != nil {
-			e.t.Logf("stage.log: %s", readFile(filepath.Join(p.Dir(), "stage.log")))
+			e.t.Logf("stage.log: %s", readFile(filepath.Join(p.RunDir(), "stage.log")))
 		}
 		e.t.Fatalf("create: %v", err)
 	}

@@ -16,7 +16,7 @@ import (
 // descriptor of the pod's directory: socket paths are limited to 108
 // bytes and pod directories may be deeper.
 func (p *Pod) dial() (*net.UnixConn, error) {
-	dfd, err := unix.Open(p.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dfd, err := unix.Open(p.run, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", p.uuid, err)
 	}

@@ -70,8 +70,10 @@ func checkRemoved(t *testing.T, e *env, p *pod.Pod) {
 	if st := p.Status(); st.State != pod.Removed {
 		t.Errorf("state after remove %s, want removed", st.State)
 	}
-	if _, err := os.Stat(p.Dir()); !os.IsNotExist(err) {
-		t.Errorf("pod directory left: %v", err)
+	for _, d := range []string{p.Dir(), p.RunDir()} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("pod directory %s left: %v", d, err)
+		}
 	}
 	if p.Cgroup().Exists() {
 		t.Errorf("cgroup left: %v", p.Cgroup().Dirs)
@@ -79,7 +81,7 @@ func checkRemoved(t *testing.T, e *env, p *pod.Pod) {
 	if _, err := e.m.Get(p.UUID()); !errors.Is(err, pod.ErrNotFound) {
 		t.Errorf("get after remove: %v", err)
 	}
-	if m := mountsUnder(t, p.Dir()); len(m) > 0 {
+	if m := append(mountsUnder(t, p.Dir()), mountsUnder(t, p.RunDir())...); len(m) > 0 {
 		t.Errorf("mounts left: %v", m)
 	}
 }

@@ -21,8 +21,14 @@ import (
 
 // Options configure a Manager.
 type Options struct {
-	// Dir holds the pods (/var/lib/kurma/pods).
+	// Dir holds what pods keep on disk (/var/lib/kurma/pods): their
+	// writable layers, empty volumes and logs.
 	Dir string
+	// RunDir holds the pods' runtime state (/run/kurma/pods, the
+	// default): records, statuses, control sockets, mount points. It
+	// should be on a tmpfs: the state is written (temporary file, sync,
+	// rename) at every change, and pods do not outlive the machine.
+	RunDir string
 	// Images is the image store the pods' images come from. Open it with
 	// image.Options.InUse calling the manager's ImagesInUse.
 	Images *image.Store
@@ -84,6 +90,9 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 	if opts.Dir == "" || opts.Images == nil {
 		return nil, errors.New("pod manager: Dir and Images are required")
 	}
+	if opts.RunDir == "" {
+		opts.RunDir = "/run/kurma/pods"
+	}
 	if opts.StageBinary == "" {
 		opts.StageBinary = "/proc/self/exe"
 	}
@@ -102,11 +111,13 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("pod manager: %w", err)
-	}
-	if err := os.Chmod(opts.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("pod manager: %w", err)
+	for _, d := range []string{opts.Dir, opts.RunDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("pod manager: %w", err)
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return nil, fmt.Errorf("pod manager: %w", err)
+		}
 	}
 	cg := opts.Cgroups
 	if cg == nil {
@@ -145,6 +156,7 @@ func (m *Manager) Close() error {
 func (m *Manager) Cgroups() *cgroup.Hierarchy { return m.cg }
 
 func (m *Manager) podDir(uuid string) string { return filepath.Join(m.opts.Dir, uuid) }
+func (m *Manager) runDir(uuid string) string { return filepath.Join(m.opts.RunDir, uuid) }
 
 // ErrNotFound is returned for a pod reference that matches no pod.
 var ErrNotFound = errors.New("pod not found")

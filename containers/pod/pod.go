@@ -18,15 +18,14 @@ type Pod struct {
 	m         *Manager
 	uuid      string
 	name      string
-	dir       string
+	dir       string // on disk
+	run       string // runtime directory
 	createdAt time.Time
 	cg        *cgroup.Group
 
 	mu   sync.Mutex // guards rec and the channels
 	rec  *record
 	done chan struct{} // closed when the pod has ended (its init is gone)
-	// removed is closed when the pod is removed.
-	removed chan struct{}
 }
 
 // Status is what a pod is doing.
@@ -64,8 +63,11 @@ func (p *Pod) UUID() string { return p.uuid }
 // Name is the pod's name ("" if it has none).
 func (p *Pod) Name() string { return p.name }
 
-// Dir is the pod's directory.
+// Dir is the pod's directory on disk (writable layers, volumes, logs).
 func (p *Pod) Dir() string { return p.dir }
+
+// RunDir is the pod's runtime directory (state, control socket).
+func (p *Pod) RunDir() string { return p.run }
 
 // Cgroup is the pod's control group.
 func (p *Pod) Cgroup() *cgroup.Group { return p.cg }
@@ -84,7 +86,7 @@ func (p *Pod) Status() Status {
 	}
 	var ss *stage.Status
 	if r.State != Removed {
-		ss, _ = stage.ReadStatus(p.dir) // missing before the init writes it
+		ss, _ = stage.ReadStatus(p.run) // missing before the init writes it
 	}
 	for _, a := range r.Apps {
 		as := AppStatus{Name: a.Name, ImageID: a.ImageID, State: stage.AppPending}
@@ -132,7 +134,7 @@ func (p *Pod) setState(to State, msg string) error {
 	if to == Removed {
 		return nil
 	}
-	return p.rec.save(p.dir)
+	return p.rec.save(p.run)
 }
 
 // ended records how the pod ended, from the init's status.json, once its
@@ -144,7 +146,7 @@ func (p *Pod) ended(initErr error) {
 		return
 	}
 	to, msg := Failed, ""
-	ss, err := stage.ReadStatus(p.dir)
+	ss, err := stage.ReadStatus(p.run)
 	switch {
 	case err != nil:
 		msg = fmt.Sprintf("the pod's init ended without a status: %v", initErr)
@@ -184,16 +186,18 @@ func (p *Pod) layers() []string {
 // ErrRemoved is returned for an operation on a removed pod.
 var ErrRemoved = errors.New("pod was removed")
 
-// removeFiles removes the pod's directory.
+// removeFiles removes the pod's directories.
 func (p *Pod) removeFiles() error {
 	// Rename first, so a crash never leaves a half-removed pod that looks
-	// like a pod.
-	trash := filepath.Join(filepath.Dir(p.dir), ".removing-"+p.uuid)
-	if err := os.Rename(p.dir, trash); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove pod %s: %w", p.uuid, err)
-	}
-	if err := os.RemoveAll(trash); err != nil {
-		return fmt.Errorf("remove pod %s: %w", p.uuid, err)
+	// like a pod; the runtime directory goes last, with the record.
+	for _, dir := range []string{p.dir, p.run} {
+		trash := filepath.Join(filepath.Dir(dir), ".removing-"+p.uuid)
+		if err := os.Rename(dir, trash); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove pod %s: %w", p.uuid, err)
+		}
+		if err := os.RemoveAll(trash); err != nil {
+			return fmt.Errorf("remove pod %s: %w", p.uuid, err)
+		}
 	}
 	return nil
 }

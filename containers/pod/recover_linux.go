@@ -14,9 +14,12 @@ import (
 	"github.com/kurmaos/kurma/containers/stage"
 )
 
-// recover loads the pods of the directory, as a restarted daemon does.
+// recover loads the pods, as a restarted daemon does: those of the
+// runtime directory are followed again; those found only on disk ran
+// before the machine restarted and are recorded as failed.
 func (m *Manager) recover(ctx context.Context) error {
-	ents, err := os.ReadDir(m.opts.Dir)
+	known := map[string]bool{}
+	ents, err := os.ReadDir(m.opts.RunDir)
 	if err != nil {
 		return fmt.Errorf("pod manager: %w", err)
 	}
@@ -24,15 +27,16 @@ func (m *Manager) recover(ctx context.Context) error {
 		if !e.IsDir() {
 			continue
 		}
-		dir := filepath.Join(m.opts.Dir, e.Name())
+		run := filepath.Join(m.opts.RunDir, e.Name())
 		if strings.HasPrefix(e.Name(), ".removing-") {
 			m.opts.Logf("pod manager: finishing the removal of %s", e.Name())
-			if err := os.RemoveAll(dir); err != nil {
+			if err := os.RemoveAll(run); err != nil {
 				return fmt.Errorf("pod manager: %w", err)
 			}
 			continue
 		}
-		rec, err := loadRecord(dir)
+		known[e.Name()] = true
+		rec, err := loadRecord(run)
 		if err != nil || rec.UUID != e.Name() {
 			// A pod whose creation was cut before its first record: it
 			// never ran an app. Kill what may be left and drop it.
@@ -44,18 +48,67 @@ func (m *Manager) recover(ctx context.Context) error {
 			if err := g.Remove(ctx); err != nil {
 				return err
 			}
-			if err := os.RemoveAll(dir); err != nil {
-				return fmt.Errorf("pod manager: %w", err)
+			for _, d := range []string{run, m.podDir(e.Name())} {
+				if err := os.RemoveAll(d); err != nil {
+					return fmt.Errorf("pod manager: %w", err)
+				}
 			}
 			continue
 		}
-		p := &Pod{m: m, uuid: rec.UUID, name: rec.Name, dir: dir, createdAt: rec.CreatedAt, cg: m.cg.Group(rec.UUID), rec: rec, done: make(chan struct{}), removed: make(chan struct{})}
+		p := m.newPod(rec)
 		m.pods[p.uuid] = p
 		if err := p.adopt(ctx); err != nil {
 			m.opts.Logf("pod manager: pod %s: %v", p.uuid, err)
 		}
 	}
+	ents, err = os.ReadDir(m.opts.Dir)
+	if err != nil {
+		return fmt.Errorf("pod manager: %w", err)
+	}
+	for _, e := range ents {
+		if !e.IsDir() || known[e.Name()] {
+			continue
+		}
+		if strings.HasPrefix(e.Name(), ".removing-") {
+			if err := os.RemoveAll(filepath.Join(m.opts.Dir, e.Name())); err != nil {
+				return fmt.Errorf("pod manager: %w", err)
+			}
+			continue
+		}
+		if err := m.orphan(e.Name()); err != nil {
+			m.opts.Logf("pod manager: pod %s: %v", e.Name(), err)
+		}
+	}
 	return nil
+}
+
+// orphan records a pod found on disk without runtime state: it ran when
+// the machine went down. Its apps are those with a writable layer; its
+// logs and volumes stay until it is removed.
+func (m *Manager) orphan(uuid string) error {
+	info, err := os.Stat(m.podDir(uuid))
+	if err != nil {
+		return err
+	}
+	rec := &record{UUID: uuid, State: Failed, Error: "the machine restarted while the pod existed", CreatedAt: info.ModTime().UTC(), EndedAt: info.ModTime().UTC()}
+	uppers, _ := filepath.Glob(filepath.Join(m.podDir(uuid), "*.upper"))
+	for _, u := range uppers {
+		rec.Apps = append(rec.Apps, appRecord{Name: strings.TrimSuffix(filepath.Base(u), ".upper")})
+	}
+	p := m.newPod(rec)
+	if err := os.MkdirAll(p.run, 0o700); err != nil {
+		return err
+	}
+	if err := rec.save(p.run); err != nil {
+		return err
+	}
+	close(p.done)
+	m.pods[uuid] = p
+	return nil
+}
+
+func (m *Manager) newPod(rec *record) *Pod {
+	return &Pod{m: m, uuid: rec.UUID, name: rec.Name, dir: m.podDir(rec.UUID), run: m.runDir(rec.UUID), createdAt: rec.CreatedAt, cg: m.cg.Group(rec.UUID), rec: rec, done: make(chan struct{})}
 }
 
 // adopt takes over a pod found on disk.
@@ -169,7 +222,7 @@ func (p *Pod) reattach(ctx context.Context) error {
 // replan rebuilds what the metadata service needs from the pod's
 // reified manifest.
 func (p *Pod) replan(ctx context.Context) (*plan, error) {
-	data, err := os.ReadFile(filepath.Join(p.dir, "manifest"))
+	data, err := os.ReadFile(filepath.Join(p.run, "manifest"))
 	if err != nil {
 		return nil, err
 	}

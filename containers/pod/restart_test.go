@@ -25,6 +25,7 @@ const helperEnv = "KURMA_TEST_HELPER_DAEMON"
 // helperRequest is what the helper daemon is asked to create.
 type helperRequest struct {
 	StateDir string
+	RunDir   string
 	Stage    string
 	ImageID  string
 	Scripts  map[string]string // pod name -> script of its one app
@@ -45,7 +46,7 @@ func helperMain() int {
 		return 1
 	}
 	ctx := context.Background()
-	m, err = pod.Open(ctx, pod.Options{Dir: filepath.Join(req.StateDir, "pods"), Images: store, StageBinary: req.Stage})
+	m, err = pod.Open(ctx, pod.Options{Dir: filepath.Join(req.StateDir, "pods"), RunDir: req.RunDir, Images: store, StageBinary: req.Stage})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -66,7 +67,7 @@ func TestDaemonRestart(t *testing.T) {
 	e.m.Close()
 	e.store.Close()
 	req := helperRequest{
-		StateDir: e.dir, Stage: stageBinary(), ImageID: e.busybox.ID,
+		StateDir: e.dir, RunDir: e.opts.RunDir, Stage: stageBinary(), ImageID: e.busybox.ID,
 		Scripts: map[string]string{
 			"runs-on":    "trap 'exit 0' TERM; while :; do sleep 0.05; done",
 			"ends-now":   "exit 5",

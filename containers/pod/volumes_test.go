@@ -133,17 +133,20 @@ func TestReadOnlyPrecedence(t *testing.T) {
 	}
 }
 
-// podsLeft lists what is in the pods directory besides the metadata key.
+// podsLeft lists what is in the pods directories besides the metadata
+// key.
 func podsLeft(t *testing.T, e *env) []string {
 	t.Helper()
-	ents, err := os.ReadDir(e.opts.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var left []string
-	for _, en := range ents {
-		if en.Name() != "metadata.key" {
-			left = append(left, en.Name())
+	for _, d := range []string{e.opts.Dir, e.opts.RunDir} {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, en := range ents {
+			if en.Name() != "metadata.key" {
+				left = append(left, filepath.Join(d, en.Name()))
+			}
 		}
 	}
 	return left

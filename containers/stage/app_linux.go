@@ -86,9 +86,8 @@ func (in *initProc) prepare(a *app) error {
 // mountRoot mounts the app's root filesystem and everything in it, then
 // pivot_roots the calling thread into it and detaches the old root.
 func (in *initProc) mountRoot(a *app) error {
-	dir := AppDir(in.cfg.Dir, a.cfg.Name)
-	root := dir + "/rootfs"
-	data := "lowerdir=" + strings.Join(a.cfg.Lowers, ":") + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work"
+	root := RootDir(in.cfg.RunDir, a.cfg.Name)
+	data := "lowerdir=" + strings.Join(a.cfg.Lowers, ":") + ",upperdir=" + UpperDir(in.cfg.Dir, a.cfg.Name) + ",workdir=" + WorkDir(in.cfg.Dir, a.cfg.Name)
 	if err := unix.Mount("overlay", root, "overlay", unix.MS_NODEV, data); err != nil {
 		return &os.PathError{Op: "mount overlay", Path: root, Err: err}
 	}
@@ -102,7 +101,7 @@ func (in *initProc) mountRoot(a *app) error {
 			return err
 		}
 	}
-	if err := setupDev(rootfd, in.cfg.Dir); err != nil {
+	if err := setupDev(rootfd, in.cfg.RunDir); err != nil {
 		return err
 	}
 	if err := setupProcSys(rootfd); err != nil {
@@ -333,4 +332,10 @@ func (in *initProc) postStop(a *app) {
 		}
 	}
 	a.out.Close()
+	// The log has everything the app wrote once the pipe is drained; a
+	// process the app left behind may hold it open, so not forever.
+	select {
+	case <-a.log.done:
+	case <-time.After(time.Second):
+	}
 }

@@ -125,7 +125,7 @@ func (in *initProc) enter(c *net.UnixConn, req *EnterRequest, files []*os.File) 
 // openPty allocates a terminal in the pod's devpts, so that it is the
 // one the app sees at /dev/pts/N.
 func (in *initProc) openPty() (master, slave *os.File, err error) {
-	fd, err := unix.Open(in.cfg.Dir+"/devpts/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(in.cfg.RunDir+"/devpts/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open ptmx: %w", err)
 	}

@@ -45,7 +45,7 @@
 //	close                                            close fd 3; supervise
 //
 // Everything after that goes through the pod's control socket,
-// PODDIR/control (SOCK_SEQPACKET, mode 0600), one connection per request,
+// RUN/control (SOCK_SEQPACKET, mode 0600), one connection per request,
 // so that a restarted daemon talks to the pod exactly as the one that
 // created it did:
 //

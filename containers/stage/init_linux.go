@@ -117,11 +117,11 @@ func (in *initProc) setup() error {
 			return fmt.Errorf("sethostname: %w", err)
 		}
 	}
-	dir := in.cfg.Dir
-	if err := unix.Mount("devpts", dir+"/devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"); err != nil {
+	run := in.cfg.RunDir
+	if err := unix.Mount("devpts", run+"/devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"); err != nil {
 		return fmt.Errorf("mount devpts: %w", err)
 	}
-	if err := unix.Mount("shm", dir+"/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
+	if err := unix.Mount("shm", run+"/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
 		return fmt.Errorf("mount shm: %w", err)
 	}
 	if !in.cfg.HostNetwork {
@@ -138,7 +138,7 @@ func (in *initProc) setup() error {
 			return err
 		}
 	}
-	ctl, err := listenControl(dir)
+	ctl, err := listenControl(run)
 	if err != nil {
 		return err
 	}
@@ -149,9 +149,7 @@ func (in *initProc) setup() error {
 		if err != nil {
 			return err
 		}
-		if a.log, err = openLog(LogPath(dir, ac.Name), in.cfg.LogMaxBytes); err != nil {
-			return err
-		}
+		a.log = &logFile{path: LogPath(in.cfg.Dir, ac.Name), max: in.cfg.LogMaxBytes, done: make(chan struct{})}
 		a.out = w
 		go a.log.copyFrom(r)
 		in.apps = append(in.apps, a)
@@ -316,7 +314,7 @@ func (in *initProc) update(fn func(*Status)) {
 	data, err := json.Marshal(&in.status)
 	in.mu.Unlock()
 	if err == nil {
-		err = atomicfile.Write(StatusPath(in.cfg.Dir), data, 0o600)
+		err = atomicfile.Write(StatusPath(in.cfg.RunDir), data, 0o600)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "stage-init: write status: %v\n", err)

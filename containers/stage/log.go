@@ -9,31 +9,39 @@ import (
 // logFile is an app's log: what its processes write to stdout and stderr.
 // It holds at most max bytes: when the current file would pass half of
 // it, it becomes NAME.1 (replacing the previous one) and a new file is
-// started, so a runaway app cannot fill the disk.
+// started, so a runaway app cannot fill the disk. The file is created
+// with the first output: an app that writes nothing costs no file.
 type logFile struct {
 	mu   sync.Mutex
 	path string
 	max  int64
 	f    *os.File
 	size int64
+	done chan struct{} // closed when copyFrom has returned
 }
 
-func openLog(path string, max int64) (*logFile, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+func (l *logFile) open() error {
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return err
 	}
-	return &logFile{path: path, max: max, f: f, size: st.Size()}, nil
+	l.f, l.size = f, st.Size()
+	return nil
 }
 
 func (l *logFile) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.f == nil {
+		if err := l.open(); err != nil {
+			return 0, err
+		}
+	}
 	n := len(p)
 	half := l.max / 2
 	for len(p) > 0 {
@@ -69,12 +77,15 @@ func (l *logFile) rotate() error {
 	return nil
 }
 
-// copyFrom copies r into the log until r ends, in small reads: the init
-// must stay small.
+// copyFrom copies r into the log until r ends (every writer closed), in
+// small reads: the init must stay small.
 func (l *logFile) copyFrom(r io.Reader) {
+	defer close(l.done)
 	buf := make([]byte, 4096)
 	_, _ = io.CopyBuffer(struct{ io.Writer }{l}, r, buf) // the app's output is lost only if the log cannot be written
 	l.mu.Lock()
-	l.f.Close()
+	if l.f != nil {
+		l.f.Close()
+	}
 	l.mu.Unlock()
 }

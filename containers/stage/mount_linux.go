@@ -181,7 +181,7 @@ var devices = []struct {
 // setupDev mounts the app's /dev: a tmpfs with the spec's device nodes,
 // /dev/console (/dev/null, since pods have no console), the pod's devpts
 // on /dev/pts with /dev/ptmx a link into it, and the pod's /dev/shm.
-func setupDev(rootfd int, podDir string) error {
+func setupDev(rootfd int, run string) error {
 	const flags = unix.MS_NOSUID | unix.MS_STRICTATIME
 	if err := mountIn(rootfd, "tmpfs", "/dev", flags, "mode=755,size=65536k"); err != nil {
 		return err
@@ -217,10 +217,10 @@ func setupDev(rootfd int, podDir string) error {
 	if err := unix.Mount(fdPath(null), fdPath(console), "", unix.MS_BIND, ""); err != nil {
 		return &os.PathError{Op: "bind /dev/null on", Path: "/dev/console", Err: err}
 	}
-	if err := bindInRoot(rootfd, podDir+"/devpts", "/dev/pts", false, false); err != nil {
+	if err := bindInRoot(rootfd, run+"/devpts", "/dev/pts", false, false); err != nil {
 		return err
 	}
-	return bindInRoot(rootfd, podDir+"/shm", "/dev/shm", false, false)
+	return bindInRoot(rootfd, run+"/shm", "/dev/shm", false, false)
 }
 
 // checkDevNull makes sure /dev/null inside the root is the null device

@@ -24,9 +24,11 @@ const MetadataPort = 18112
 type Config struct {
 	UUID     string `json:"uuid"`
 	Hostname string `json:"hostname"`
-	// Dir is the pod's directory on the host (see the layout functions).
-	Dir  string      `json:"dir"`
-	Apps []AppConfig `json:"apps"`
+	// Dir is the pod's directory on disk and RunDir its runtime
+	// directory, on a tmpfs where the host has one (see the layout).
+	Dir    string      `json:"dir"`
+	RunDir string      `json:"runDir"`
+	Apps   []AppConfig `json:"apps"`
 	// HostNetwork leaves the pod in the host's network namespace; no
 	// loopback setup and no metadata listener are made then.
 	HostNetwork bool `json:"hostNetwork,omitempty"`
@@ -180,32 +182,34 @@ func (s *Status) Ended() bool {
 	return false
 }
 
-// The layout of a pod directory, shared by the daemon and the init.
+// The layout of a pod, shared by the daemon and the init. On disk, what
+// must outlive a reboot or may be large:
 //
-//	PODDIR/status.json          written by the init
-//	PODDIR/control              the init's control socket
-//	PODDIR/devpts/              the pod's devpts instance (mounted by the init)
-//	PODDIR/shm/                 the pod's /dev/shm (mounted by the init)
-//	PODDIR/apps/APP/upper/      overlayfs upper and work directories
-//	PODDIR/apps/APP/work/
-//	PODDIR/apps/APP/rootfs/     mount point of the app's root
-//	PODDIR/logs/APP.log[.1]     stdout and stderr of the app and its handlers
-func StatusPath(dir string) string  { return filepath.Join(dir, "status.json") }
-func ControlPath(dir string) string { return filepath.Join(dir, "control") }
-func AppDir(dir, app string) string { return filepath.Join(dir, "apps", app) }
-func LogPath(dir, app string) string {
-	return filepath.Join(dir, "logs", app+".log")
-}
+//	DIR/APP.upper/, DIR/APP.work/   overlayfs upper and work directories
+//	DIR/APP.log[.1]                 stdout and stderr of the app and its handlers
+//
+// In the runtime directory (a tmpfs: state written often, cheaply):
+//
+//	RUN/status.json                 written by the init
+//	RUN/control                     the init's control socket
+//	RUN/devpts/, RUN/shm/           the pod's devpts and /dev/shm (mounted by the init)
+//	RUN/APP.rootfs/                 mount point of the app's root
+func StatusPath(run string) string    { return filepath.Join(run, "status.json") }
+func ControlPath(run string) string   { return filepath.Join(run, "control") }
+func UpperDir(dir, app string) string { return filepath.Join(dir, app+".upper") }
+func WorkDir(dir, app string) string  { return filepath.Join(dir, app+".work") }
+func RootDir(run, app string) string  { return filepath.Join(run, app+".rootfs") }
+func LogPath(dir, app string) string  { return filepath.Join(dir, app+".log") }
 
-// ReadStatus reads status.json of the pod in dir.
-func ReadStatus(dir string) (*Status, error) {
-	data, err := os.ReadFile(StatusPath(dir))
+// ReadStatus reads status.json of the pod whose runtime directory is run.
+func ReadStatus(run string) (*Status, error) {
+	data, err := os.ReadFile(StatusPath(run))
 	if err != nil {
 		return nil, err
 	}
 	var s Status
 	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("%s: %w", StatusPath(dir), err)
+		return nil, fmt.Errorf("%s: %w", StatusPath(run), err)
 	}
 	return &s, nil
 }

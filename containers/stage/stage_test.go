@@ -57,16 +57,14 @@ func TestResolveIDs(t *testing.T) {
 func TestLogCap(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "app.log")
-	l, err := openLog(p, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := &logFile{path: p, max: 1000, done: make(chan struct{})}
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() { l.copyFrom(r); close(done) }()
+	defer func() { <-l.done }()
 	line := strings.Repeat("x", 99) + "\n"
 	for range 1000 {
 		if _, err := io.WriteString(w, line); err != nil {
