@@ -246,9 +246,35 @@ func Recv(c *net.UnixConn, v any) ([]*os.File, error) {
 	return recv(c, v, maxRequest)
 }
 
-// RecvLarge is Recv for the largest messages (the config).
+// RecvLarge is Recv for the largest messages (the config): it peeks at
+// the size of the message first, so the buffer is no larger than the
+// message (the in-pod init must stay small).
 func RecvLarge(c *net.UnixConn, v any) ([]*os.File, error) {
-	return recv(c, v, maxMessage)
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	size := 0
+	var perr error
+	err = raw.Read(func(fd uintptr) bool {
+		var n int
+		n, _, perr = syscall.Recvfrom(int(fd), nil, syscall.MSG_PEEK|syscall.MSG_TRUNC)
+		if perr == syscall.EAGAIN {
+			return false
+		}
+		size = n
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if perr != nil {
+		return nil, perr
+	}
+	if size > maxMessage {
+		return nil, errTruncated
+	}
+	return recv(c, v, max(size, 1))
 }
 
 func recv(c *net.UnixConn, v any, size int) ([]*os.File, error) {
