@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 2 || os.Args[1] != stage.Verb {
+	if len(os.Args) < 2 || os.Args[1] != stage.Verb {
 		fmt.Fprintf(os.Stderr, "usage: %s %s (started by the kurma daemon)\n", os.Args[0], stage.Verb)
 		os.Exit(2)
 	}

@@ -234,7 +234,7 @@ func BenchmarkPodMemory(b *testing.B) {
 				}
 				pids = append(pids, p.Status().Pid)
 			}
-			time.Sleep(500 * time.Millisecond) // settled after start
+			time.Sleep(3 * time.Second) // settled: the inits have compacted themselves
 			report(name, pids)
 			for _, p := range m.List() {
 				if err := m.Remove(ctx, p.UUID()); err != nil {

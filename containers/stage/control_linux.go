@@ -12,14 +12,27 @@ import (
 func (in *initProc) serve() {
 	for {
 		c, err := in.ctl.AcceptUnix()
+		in.mu.Lock()
 		if err != nil {
+			paused := in.compacting
+			in.mu.Unlock()
+			if paused {
+				in.servePaused <- struct{}{}
+			}
 			return
 		}
+		in.busy++
+		in.mu.Unlock()
 		go in.handle(c)
 	}
 }
 
 func (in *initProc) handle(c *net.UnixConn) {
+	defer func() {
+		in.mu.Lock()
+		in.busy--
+		in.mu.Unlock()
+	}()
 	defer c.Close()
 	var req Request
 	files, err := Recv(c, &req)
@@ -36,7 +49,7 @@ func (in *initProc) handle(c *net.UnixConn) {
 			_ = Send(c, Reply{Error: "the pod uses the host's network"})
 			return
 		}
-		_ = Send(c, Reply{}, int(in.listener.Fd())) // the caller retries on its next attach
+		_ = Send(c, Reply{}, sysfd(in.listener)) // the caller retries on its next attach
 	case OpEnter:
 		if err := in.enter(c, req.Enter, files); err != nil {
 			_ = Send(c, Reply{Error: err.Error()}) // nothing more to tell a caller that is gone

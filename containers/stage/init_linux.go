@@ -24,10 +24,16 @@ type initProc struct {
 	reaper *reaper
 	apps   []*app
 
-	mu       sync.Mutex // guards status, stopping, stopped
+	mu       sync.Mutex // guards status, stopping, stopped, busy, compacting, pendingStop
 	status   Status
 	stopping bool
 	stopped  bool // ended by a stop request
+	busy     int  // control requests being handled
+	// compacting is set while the init hands the pod over to a new
+	// one (see compact); a stop asked meanwhile is handed over too.
+	compacting  bool
+	pendingStop *time.Duration
+	servePaused chan struct{} // serve stopped accepting for a compaction
 
 	wmu      sync.Mutex // orders writes of status.json
 	listener *os.File   // metadata listener in the pod's network namespace
@@ -48,6 +54,9 @@ func Main() int {
 		fmt.Fprintf(os.Stderr, "stage-init: close_range: %v\n", err)
 		return 1
 	}
+	if len(os.Args) > 3 && os.Args[2] == resumeArg {
+		return resume(os.Args[3])
+	}
 	f := os.NewFile(3, "stage")
 	c, err := net.FileConn(f)
 	f.Close()
@@ -57,11 +66,11 @@ func Main() int {
 	}
 	conn := c.(*net.UnixConn)
 	var msg Message
-	if _, err := RecvLarge(conn, &msg); err != nil || msg.Type != MsgConfig || msg.Config == nil {
+	if _, err := Recv(conn, &msg); err != nil || msg.Type != MsgConfig || msg.Config == nil {
 		fmt.Fprintf(os.Stderr, "stage-init: no config: %v\n", err)
 		return 1
 	}
-	in := &initProc{cfg: msg.Config, reaper: startReaper()}
+	in := &initProc{cfg: msg.Config, reaper: startReaper(), servePaused: make(chan struct{}, 1)}
 	in.status.Phase = PhaseStarting
 	for _, ac := range in.cfg.Apps {
 		in.status.Apps = append(in.status.Apps, AppStatus{Name: ac.Name, State: AppPending})
@@ -77,7 +86,7 @@ func Main() int {
 	}
 	var fds []int
 	if in.listener != nil {
-		fds = append(fds, int(in.listener.Fd()))
+		fds = append(fds, sysfd(in.listener))
 	}
 	if err := Send(conn, Message{Type: MsgNamespaces}, fds...); err != nil {
 		return fail(fmt.Errorf("daemon: %w", err))
@@ -95,6 +104,15 @@ func Main() int {
 	_ = Send(conn, Message{Type: MsgRunning, Pids: pids}) // a daemon killed meanwhile finds the pod from status.json
 	conn.Close()
 	go in.serve()
+	in.handleSignals()
+	debug.FreeOSMemory()
+	go in.compactLater()
+	return in.supervise()
+}
+
+// handleSignals stops the pod on SIGTERM (or SIGINT), with the pod's
+// grace period.
+func (in *initProc) handleSignals() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
@@ -102,8 +120,6 @@ func Main() int {
 			in.stop(in.cfg.StopGrace, true)
 		}
 	}()
-	debug.FreeOSMemory()
-	return in.supervise()
 }
 
 // setup prepares the pod-wide parts: a private mount tree, the hostname,
@@ -149,7 +165,7 @@ func (in *initProc) setup() error {
 		if err != nil {
 			return err
 		}
-		a.log = &logFile{path: LogPath(in.cfg.Dir, ac.Name), max: in.cfg.LogMaxBytes, done: make(chan struct{})}
+		a.log = newLog(LogPath(in.cfg.Dir, ac.Name), in.cfg.LogMaxBytes)
 		a.out = w
 		go a.log.copyFrom(r)
 		in.apps = append(in.apps, a)
@@ -277,6 +293,11 @@ func (in *initProc) finish(phase string, err error) {
 // otherwise it stops itself (StopOnFailure) and ends "exited".
 func (in *initProc) stop(grace time.Duration, requested bool) {
 	in.mu.Lock()
+	if in.compacting {
+		in.pendingStop = &grace
+		in.mu.Unlock()
+		return
+	}
 	in.stopped = in.stopped || requested
 	if in.stopping {
 		in.mu.Unlock()

@@ -1,9 +1,10 @@
 package stage
 
 import (
-	"io"
+	"errors"
 	"os"
 	"sync"
+	"time"
 )
 
 // logFile is an app's log: what its processes write to stdout and stderr.
@@ -17,7 +18,13 @@ type logFile struct {
 	max  int64
 	f    *os.File
 	size int64
-	done chan struct{} // closed when copyFrom has returned
+	r      *os.File      // the pipe copyFrom reads
+	done   chan struct{} // closed when copyFrom has seen the end of r
+	paused chan struct{} // copyFrom stopped (see pause)
+}
+
+func newLog(path string, max int64) *logFile {
+	return &logFile{path: path, max: max, done: make(chan struct{}), paused: make(chan struct{}, 1)}
 }
 
 func (l *logFile) open() error {
@@ -78,14 +85,34 @@ func (l *logFile) rotate() error {
 }
 
 // copyFrom copies r into the log until r ends (every writer closed), in
-// small reads: the init must stay small.
-func (l *logFile) copyFrom(r io.Reader) {
-	defer close(l.done)
+// small reads: the init must stay small. A read deadline makes it stop
+// (see pause); what it read is always written first.
+func (l *logFile) copyFrom(r *os.File) {
+	l.r = r
 	buf := make([]byte, 4096)
-	_, _ = io.CopyBuffer(struct{ io.Writer }{l}, r, buf) // the app's output is lost only if the log cannot be written
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			_, _ = l.Write(buf[:n]) // the app's output is lost only if the log cannot be written
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			l.paused <- struct{}{}
+			return // the init is being replaced: the new one reads on
+		}
+		if err != nil {
+			break
+		}
+	}
 	l.mu.Lock()
 	if l.f != nil {
 		l.f.Close()
 	}
 	l.mu.Unlock()
+	close(l.done)
+}
+
+// pause stops copyFrom after the output it has read is written.
+func (l *logFile) pause() {
+	_ = l.r.SetReadDeadline(time.Now()) // a pipe always takes a deadline
+	<-l.paused
 }

@@ -214,12 +214,8 @@ func ReadStatus(run string) (*Status, error) {
 	return &s, nil
 }
 
-// maxMessage bounds one message of the protocol (the config); requests
-// and replies are much smaller.
-const (
-	maxMessage = 512 << 10
-	maxRequest = 64 << 10
-)
+// maxMessage bounds one message of the protocol.
+const maxMessage = 512 << 10
 
 var errTruncated = errors.New("stage protocol: message too large")
 
@@ -241,15 +237,10 @@ func Send(c *net.UnixConn, v any, fds ...int) error {
 }
 
 // Recv reads one message into v and returns the descriptors it carried
-// (the caller owns them).
+// (the caller owns them). It peeks at the size of the message first, so
+// the buffer is no larger than the message: the in-pod init must stay
+// small, and its garbage too.
 func Recv(c *net.UnixConn, v any) ([]*os.File, error) {
-	return recv(c, v, maxRequest)
-}
-
-// RecvLarge is Recv for the largest messages (the config): it peeks at
-// the size of the message first, so the buffer is no larger than the
-// message (the in-pod init must stay small).
-func RecvLarge(c *net.UnixConn, v any) ([]*os.File, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -257,13 +248,8 @@ func RecvLarge(c *net.UnixConn, v any) ([]*os.File, error) {
 	size := 0
 	var perr error
 	err = raw.Read(func(fd uintptr) bool {
-		var n int
-		n, _, perr = syscall.Recvfrom(int(fd), nil, syscall.MSG_PEEK|syscall.MSG_TRUNC)
-		if perr == syscall.EAGAIN {
-			return false
-		}
-		size = n
-		return true
+		size, _, perr = syscall.Recvfrom(int(fd), nil, syscall.MSG_PEEK|syscall.MSG_TRUNC)
+		return perr != syscall.EAGAIN
 	})
 	if err != nil {
 		return nil, err
@@ -325,4 +311,15 @@ func closeAll(files []*os.File) {
 	for _, f := range files {
 		f.Close()
 	}
+}
+
+// sysfd is the descriptor of f, without the side effect of f.Fd(), which
+// makes it blocking: a socket shared with the daemon must stay
+// non-blocking, or the daemon's accept could block for good.
+func sysfd(f *os.File) int {
+	fd := -1
+	if rc, err := f.SyscallConn(); err == nil {
+		_ = rc.Control(func(s uintptr) { fd = int(s) }) // fails only for a closed file
+	}
+	return fd
 }

@@ -21,6 +21,13 @@ type reaper struct {
 
 func startReaper() *reaper {
 	r := &reaper{waiting: map[int]chan ExitStatus{}}
+	r.start()
+	return r
+}
+
+// start reaps on every SIGCHLD, and once now for children that ended
+// before.
+func (r *reaper) start() {
 	sig := make(chan os.Signal, 8)
 	signal.Notify(sig, syscall.SIGCHLD)
 	go func() {
@@ -28,7 +35,7 @@ func startReaper() *reaper {
 			r.reap()
 		}
 	}()
-	return r
+	r.reap()
 }
 
 func (r *reaper) reap() {

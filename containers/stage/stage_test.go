@@ -57,7 +57,7 @@ func TestResolveIDs(t *testing.T) {
 func TestLogCap(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "app.log")
-	l := &logFile{path: p, max: 1000, done: make(chan struct{})}
+	l := newLog(p, 1000)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
