@@ -133,7 +133,20 @@ func (p *Pod) create(ctx context.Context, pl *plan, stopOnFailure bool, grace ti
 		return p.failEarly(err)
 	}
 	err = p.handshake(ctx, conn, cfg, pl)
-	conn.Close()
+	if err == nil {
+		go func() {
+			// "ended" comes before the kernel has torn the pod's
+			// namespaces down; EOF means the init went on without fd 3
+			// (see package stage): its exit tells then.
+			var msg stage.Message
+			if _, err := stage.Recv(conn, &msg); err == nil && msg.Type == stage.MsgEnded {
+				p.ended(nil)
+			}
+			conn.Close()
+		}()
+	} else {
+		conn.Close()
+	}
 	go func() {
 		werr := cmd.Wait()
 		p.ended(werr)

@@ -148,6 +148,8 @@ func (in *initProc) compact() (bool, error) {
 	}
 	// The descriptors kept are now inherited by exec, and by nothing
 	// else: no process is started while in.mu and the reaper are held.
+	// fd 3, to the daemon that started the pod, closes: the daemon waits
+	// for the init's exit instead of its "ended".
 	err = syscall.Exec("/proc/self/exe", []string{exe, Verb, resumeArg, strconv.Itoa(mfd)}, []string{"GOMAXPROCS=1"})
 	in.mu.Unlock()
 	return false, fmt.Errorf("exec: %w", err)

@@ -42,7 +42,8 @@
 //	                                                 exec
 //	                             ◀───────────────── {type:"running", pids}
 //	                                                 or {type:"failed", error}
-//	close                                            close fd 3; supervise
+//	                                                 supervise ...
+//	                             ◀───────────────── {type:"ended"}, then exit
 //
 // Everything after that goes through the pod's control socket,
 // RUN/control (SOCK_SEQPACKET, mode 0600), one connection per request,
@@ -57,7 +58,8 @@
 //	{op:"listener"}              ──▶
 //	                             ◀──  {} + metadata listener fd (pod netns)
 //
-// The daemon learns that the pod has ended from the init's exit (it waits
-// on a pidfd, which also works after a restart), and reads the final
-// status from status.json.
+// The daemon learns that the pod has ended from "ended" on fd 3 or, once
+// fd 3 is gone (a restarted daemon, a compacted init), from the init's
+// exit (it waits on a pidfd after a restart), and reads the final status
+// from status.json.
 package stage

@@ -102,12 +102,16 @@ func Main() int {
 		pids[a.cfg.Name] = a.pid
 	}
 	_ = Send(conn, Message{Type: MsgRunning, Pids: pids}) // a daemon killed meanwhile finds the pod from status.json
-	conn.Close()
 	go in.serve()
 	in.handleSignals()
 	debug.FreeOSMemory()
 	go in.compactLater()
-	return in.supervise()
+	code := in.supervise()
+	// The daemon learns here that the pod has ended, without waiting for
+	// the kernel to tear its namespaces down; after a compaction (fd 3
+	// is gone then) or a restart of the daemon, it waits for the exit.
+	_ = Send(conn, Message{Type: MsgEnded}) // see above
+	return code
 }
 
 // handleSignals stops the pod on SIGTERM (or SIGINT), with the pod's

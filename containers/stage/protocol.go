@@ -88,6 +88,7 @@ const (
 	MsgStart      = "start"
 	MsgRunning    = "running"
 	MsgFailed     = "failed"
+	MsgEnded      = "ended"
 )
 
 // Request is a request on the control socket.
