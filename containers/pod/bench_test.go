@@ -91,18 +91,25 @@ func needTools(b *testing.B, tools ...string) {
 
 // BenchmarkStartToExit measures the time from "create" to "app exited"
 // of /bin/true in the busybox image: Kurma with the full kurma binary as
-// the pods' init, with the lean kurma-stage binary, runc run and crun
+// the pods' init, with the lean kurma-stage binary, and with kurma-stage
+// and no spare init (every init started on demand), runc run and crun
 // run. It reports each in ms and the ratios to crun.
 func BenchmarkStartToExit(b *testing.B) {
 	needTools(b, "runc", "crun")
 	e := newEnv(b)
 	dir := bundle(b, e, "/bin/true")
-	stages := map[string]string{"kurma": stageBinary(), "kurma-stage": filepath.Join(binDir, "kurma-stage")}
+	// kurma and kurma-stage keep one spare init started ahead (the
+	// default); kurma-cold starts every pod's init on demand.
+	lean := filepath.Join(binDir, "kurma-stage")
+	stages := map[string]struct {
+		bin    string
+		spares int
+	}{"kurma": {stageBinary(), 0}, "kurma-stage": {lean, 0}, "kurma-cold": {lean, -1}}
 	managers := map[string]*pod.Manager{}
-	for name, bin := range stages {
+	for name, st := range stages {
 		o := e.opts
 		o.Dir, o.RunDir = filepath.Join(b.TempDir(), "pods"), filepath.Join(e.opts.RunDir, name)
-		o.StageBinary = bin
+		o.StageBinary, o.Spares = st.bin, st.spares
 		o.Logf = nil
 		m, err := pod.Open(context.Background(), o)
 		if err != nil {
@@ -158,17 +165,19 @@ func BenchmarkStartToExit(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		kurma("kurma")
 		kurma("kurma-stage")
+		kurma("kurma-cold")
 		oci("runc", i)
 		oci("crun", i)
 	}
 	b.StopTimer()
 	ms := func(d time.Duration) float64 { return float64(d) / float64(b.N) / float64(time.Millisecond) }
-	for _, n := range []string{"kurma", "kurma-stage", "runc", "crun"} {
+	for _, n := range []string{"kurma", "kurma-stage", "kurma-cold", "runc", "crun"} {
 		b.ReportMetric(ms(total[n]), n+"-ms")
 	}
 	b.ReportMetric(ms(rm), "kurma-rm-ms")
 	b.ReportMetric(float64(total["kurma"])/float64(total["crun"]), "kurma/crun")
 	b.ReportMetric(float64(total["kurma-stage"])/float64(total["crun"]), "kurma-stage/crun")
+	b.ReportMetric(float64(total["kurma-cold"])/float64(total["crun"]), "kurma-cold/crun")
 	b.ReportMetric(float64(total["kurma-stage"])/float64(total["runc"]), "kurma-stage/runc")
 	b.ReportMetric(0, "ns/op")
 }

@@ -7,16 +7,14 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
-	"golang.org/x/sys/unix"
 
 	"github.com/kurmaos/kurma/containers/atomicfile"
+	"github.com/kurmaos/kurma/containers/cgroup"
 	"github.com/kurmaos/kurma/containers/metadata"
 	"github.com/kurmaos/kurma/containers/stage"
 )
@@ -105,12 +103,26 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Pod, error) 
 	return p, nil
 }
 
-// create makes the pod's directory, cgroup and init, and runs the start
-// protocol (see package stage).
+// create makes the pod's directory, cgroup and init (or claims a spare
+// init), and runs the start protocol (see package stage).
 func (p *Pod) create(ctx context.Context, pl *plan, stopOnFailure bool, grace time.Duration) error {
+	var in *podInit
+	if !pl.hostNetwork && !pl.hostUTS {
+		in = p.m.takeSpare()
+	}
+	if _, err := p.m.cg.Create(p.uuid); err != nil {
+		return p.failEarly(p.dropInit(in, err))
+	}
+	if in != nil {
+		if err := p.claim(in); err != nil {
+			return p.failEarly(p.dropInit(in, err))
+		}
+	} else if err := os.Mkdir(p.run, 0o700); err != nil {
+		return p.failEarly(err)
+	}
 	cfg, err := p.prepareDir(ctx, pl)
 	if err != nil {
-		return p.failEarly(err)
+		return p.failEarly(p.dropInit(in, err))
 	}
 	cfg.StopOnFailure, cfg.StopGrace = stopOnFailure, grace
 	p.m.md.Register(p.rec.Token, p.metadataPod(pl))
@@ -125,13 +137,19 @@ func (p *Pod) create(ctx context.Context, pl *plan, stopOnFailure bool, grace ti
 	for i := range cfg.Apps {
 		cfg.Apps[i].Env = environment(pl.apps[i].name, pl.apps[i].app.Environment, url)
 	}
-	if _, err := p.m.cg.Create(p.uuid); err != nil {
-		return p.failEarly(err)
+	if in == nil {
+		var cg *cgroup.Group
+		if p.m.cg.Version == cgroup.V2 {
+			cg = p.cg
+		}
+		if in, err = p.m.spawnInit(ctx, p.run, cg, pl.hostNetwork, pl.hostUTS); err != nil {
+			return p.failEarly(err)
+		}
 	}
-	cmd, conn, err := p.startInit(pl)
-	if err != nil {
-		return p.failEarly(err)
-	}
+	p.mu.Lock()
+	p.rec.StagePid, p.rec.StageStart = in.pid, in.start
+	p.mu.Unlock()
+	conn := in.conn
 	err = p.handshake(ctx, conn, cfg, pl)
 	if err == nil {
 		go func() {
@@ -148,8 +166,8 @@ func (p *Pod) create(ctx context.Context, pl *plan, stopOnFailure bool, grace ti
 		conn.Close()
 	}
 	go func() {
-		werr := cmd.Wait()
-		p.ended(werr)
+		<-in.done
+		p.ended(in.err)
 	}()
 	if err != nil {
 		// The init ends on its own when it fails, once it has written its
@@ -172,6 +190,15 @@ func (p *Pod) create(ctx context.Context, pl *plan, stopOnFailure bool, grace ti
 	return nil
 }
 
+// dropInit kills a claimed init that will not run its pod, and returns
+// err.
+func (p *Pod) dropInit(in *podInit, err error) error {
+	if in != nil {
+		in.kill()
+	}
+	return err
+}
+
 // failEarly records a failure before the init ran.
 func (p *Pod) failEarly(err error) error {
 	p.mu.Lock()
@@ -189,9 +216,6 @@ func (p *Pod) failEarly(err error) error {
 
 // prepareDir makes the pod's directory and returns the init's config.
 func (p *Pod) prepareDir(ctx context.Context, pl *plan) (*stage.Config, error) {
-	if err := os.Mkdir(p.run, 0o700); err != nil {
-		return nil, err
-	}
 	if err := atomicfile.Write(filepath.Join(p.run, "manifest"), pl.manifestBytes, 0o600); err != nil {
 		return nil, err
 	}
@@ -306,87 +330,17 @@ func environment(app string, env types.Environment, url string) []string {
 	return out
 }
 
-// startInit starts the pod's init in new namespaces and, with cgroup v2,
-// directly in the pod's cgroup.
-func (p *Pod) startInit(pl *plan) (*exec.Cmd, *net.UnixConn, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	parent, child := os.NewFile(uintptr(fds[0]), "stage"), os.NewFile(uintptr(fds[1]), "stage")
-	defer child.Close()
-	fc, err := net.FileConn(parent)
-	parent.Close()
-	if err != nil {
-		return nil, nil, err
-	}
-	conn := fc.(*net.UnixConn)
-	logf, err := os.OpenFile(filepath.Join(p.run, "stage.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	defer logf.Close()
-	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC)
-	if !pl.hostUTS {
-		flags |= unix.CLONE_NEWUTS
-	}
-	if !pl.hostNetwork {
-		flags |= unix.CLONE_NEWNET
-	}
-	sys := &syscall.SysProcAttr{Cloneflags: flags, Setsid: true}
-	cgfd, err := p.cg.Open()
-	if err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	if cgfd != nil {
-		defer cgfd.Close()
-		sys.UseCgroupFD, sys.CgroupFD = true, int(cgfd.Fd())
-	}
-	cmd := &exec.Cmd{
-		Path:        p.m.opts.StageBinary,
-		Args:        []string{"kurma", stage.Verb},
-		Env:         []string{"GOMAXPROCS=1"},
-		Dir:         "/",
-		Stdout:      logf,
-		Stderr:      logf,
-		ExtraFiles:  []*os.File{child},
-		SysProcAttr: sys,
-	}
-	if err := cmd.Start(); err != nil {
-		conn.Close()
-		return nil, nil, fmt.Errorf("start the pod's init (%s): %w", p.m.opts.StageBinary, err)
-	}
-	// Recorded with the Running state: a daemon that dies before finds
-	// the pod Preparing and kills its cgroup.
-	start, err := startTime(cmd.Process.Pid)
-	if err == nil {
-		p.mu.Lock()
-		p.rec.StagePid, p.rec.StageStart = cmd.Process.Pid, start
-		p.mu.Unlock()
-	}
-	if err != nil {
-		_ = cmd.Process.Kill() // it has not been told anything yet
-		_ = cmd.Wait()         // reaped; the error is the one above
-		conn.Close()
-		return nil, nil, err
-	}
-	return cmd, conn, nil
-}
-
 // handshake runs the start protocol with the init on conn.
 func (p *Pod) handshake(ctx context.Context, conn *net.UnixConn, cfg *stage.Config, pl *plan) error {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	if cgfd, _ := p.cg.Open(); cgfd == nil {
-		// cgroup v1: the init waits for its config, so nothing of the pod
-		// runs outside the group.
+	if p.m.cg.Version == cgroup.V1 {
+		// The init waits for its config, so nothing of the pod runs
+		// outside the group. (cgroup v2: it was cloned into the group,
+		// or moved there when claimed.)
 		if err := p.cg.Add(p.rec.StagePid); err != nil {
 			return err
 		}
-	} else {
-		cgfd.Close()
 	}
 	if err := stage.Send(conn, stage.Message{Type: stage.MsgConfig, Config: cfg}); err != nil {
 		return fmt.Errorf("send config to the pod's init: %w", err)

@@ -49,6 +49,9 @@ type Options struct {
 	StopGrace time.Duration
 	// LogMaxBytes bounds each app's log (8 MiB by default).
 	LogMaxBytes int64
+	// Spares is how many inits are kept started ahead, in new
+	// namespaces, for pods to come (see claim); 0 is 1, negative none.
+	Spares int
 	// Logf reports what the manager repairs or cannot do on its own.
 	Logf func(format string, args ...any)
 }
@@ -77,10 +80,14 @@ type Manager struct {
 	cg   *cgroup.Hierarchy
 	md   *metadata.Service
 
-	mu       sync.Mutex // guards pods, hostAddr
+	mu       sync.Mutex // guards pods, hostAddr, closed and the spares
 	pods     map[string]*Pod
 	hostAddr string
 	closed   bool
+	spares   []*podInit
+	spawning int   // spares being started
+	spareErr error // why no more spares are started
+	bg       sync.WaitGroup
 }
 
 // Open opens the pods directory and takes over the pods in it: running
@@ -101,6 +108,12 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 	}
 	if opts.LogMaxBytes == 0 {
 		opts.LogMaxBytes = 8 << 20
+	}
+	switch {
+	case opts.Spares == 0:
+		opts.Spares = 1
+	case opts.Spares < 0:
+		opts.Spares = 0
 	}
 	if opts.LogMaxBytes < 4096 {
 		return nil, errors.New("pod manager: LogMaxBytes below 4096")
@@ -135,19 +148,28 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{opts: opts, cg: cg, md: md, pods: map[string]*Pod{}}
+	if err := m.cleanSpares(ctx); err != nil {
+		md.Close()
+		return nil, err
+	}
 	if err := m.recover(ctx); err != nil {
 		md.Close()
 		return nil, err
 	}
+	m.mu.Lock()
+	m.refillLocked()
+	m.mu.Unlock()
 	return m, nil
 }
 
-// Close stops serving the metadata service. Pods keep running; a new
-// Manager on the same directory takes them over.
+// Close stops serving the metadata service and ends the spare inits.
+// Pods keep running; a new Manager on the same directories takes them
+// over.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	m.closed = true
 	m.mu.Unlock()
+	m.closeSpares()
 	m.md.Close()
 	return nil
 }

@@ -28,6 +28,9 @@ func (m *Manager) recover(ctx context.Context) error {
 			continue
 		}
 		run := filepath.Join(m.opts.RunDir, e.Name())
+		if strings.HasPrefix(e.Name(), sparePrefix) {
+			continue // see cleanSpares
+		}
 		if strings.HasPrefix(e.Name(), ".removing-") {
 			m.opts.Logf("pod manager: finishing the removal of %s", e.Name())
 			if err := os.RemoveAll(run); err != nil {

@@ -31,9 +31,12 @@
 //	daemon (pod.Manager)                         kurma stage-init (pod PID 1)
 //	clone(NEWNS|NEWPID|NEWUTS|NEWIPC[|NEWNET],
 //	      CLONE_INTO_CGROUP) + exec ───────────────▶ starts, fd 3 = socket
-//	{type:"config", config}      ─────────────────▶ mounts private, hostname,
-//	                                                 devpts, control socket,
-//	                                                 lo up, metadata listener
+//	{type:"prepare", ownNetwork} ─────────────────▶ mounts private; lo up and
+//	                                                 metadata listener (own netns)
+//	                             ◀───────────────── {type:"prepared"}
+//	        (a spare init waits here, ready, until a pod is created)
+//	{type:"config", config}      ─────────────────▶ hostname, devpts, shm,
+//	                                                 control socket, log pipes
 //	                             ◀───────────────── {type:"namespaces"} + [listener fd]
 //	(v1 cgroups: add pid; network hook on
 //	 /proc/PID/ns/net; serve metadata on fd)

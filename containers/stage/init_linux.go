@@ -66,11 +66,25 @@ func Main() int {
 	}
 	conn := c.(*net.UnixConn)
 	var msg Message
+	if _, err := Recv(conn, &msg); err != nil || msg.Type != MsgPrepare {
+		fmt.Fprintf(os.Stderr, "stage-init: no prepare: %v\n", err)
+		return 1
+	}
+	listener, err := prepare(msg.OwnNetwork)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "stage-init: %v\n", err)
+		_ = Send(conn, Message{Type: MsgFailed, Error: err.Error()}) // the daemon sees the exit anyway
+		return 1
+	}
+	// A spare init waits here until a pod is created.
+	if err := Send(conn, Message{Type: MsgPrepared}); err != nil {
+		return 1
+	}
 	if _, err := Recv(conn, &msg); err != nil || msg.Type != MsgConfig || msg.Config == nil {
 		fmt.Fprintf(os.Stderr, "stage-init: no config: %v\n", err)
 		return 1
 	}
-	in := &initProc{cfg: msg.Config, reaper: startReaper(), servePaused: make(chan struct{}, 1)}
+	in := &initProc{cfg: msg.Config, listener: listener, reaper: startReaper(), servePaused: make(chan struct{}, 1)}
 	in.status.Phase = PhaseStarting
 	for _, ac := range in.cfg.Apps {
 		in.status.Apps = append(in.status.Apps, AppStatus{Name: ac.Name, State: AppPending})
@@ -126,11 +140,32 @@ func (in *initProc) handleSignals() {
 	}()
 }
 
-// setup prepares the pod-wide parts: a private mount tree, the hostname,
-// devpts and shm, loopback and the metadata listener, the control socket.
-func (in *initProc) setup() error {
+// prepare makes what does not depend on the pod: a private mount tree
+// and, in a network namespace of its own, loopback up and the metadata
+// listener. Spare inits do it before there is a pod.
+func prepare(ownNetwork bool) (listener *os.File, err error) {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make mounts private: %w", err)
+		return nil, fmt.Errorf("make mounts private: %w", err)
+	}
+	if !ownNetwork {
+		return nil, nil
+	}
+	if err := loopbackUp(); err != nil {
+		return nil, err
+	}
+	l, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: MetadataPort})
+	if err != nil {
+		return nil, fmt.Errorf("metadata listener: %w", err)
+	}
+	defer l.Close()
+	return l.File()
+}
+
+// setup prepares the pod-wide parts: the hostname, devpts and shm, the
+// control socket, the apps' log pipes.
+func (in *initProc) setup() error {
+	if in.cfg.HostNetwork != (in.listener == nil) {
+		return errors.New("the init's network namespace is not the one the pod asks for")
 	}
 	if in.cfg.Hostname != "" {
 		if err := unix.Sethostname([]byte(in.cfg.Hostname)); err != nil {
@@ -143,20 +178,6 @@ func (in *initProc) setup() error {
 	}
 	if err := unix.Mount("shm", run+"/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
 		return fmt.Errorf("mount shm: %w", err)
-	}
-	if !in.cfg.HostNetwork {
-		if err := loopbackUp(); err != nil {
-			return err
-		}
-		l, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: MetadataPort})
-		if err != nil {
-			return fmt.Errorf("metadata listener: %w", err)
-		}
-		in.listener, err = l.File()
-		l.Close()
-		if err != nil {
-			return err
-		}
 	}
 	ctl, err := listenControl(run)
 	if err != nil {

@@ -75,7 +75,10 @@ type Mount struct {
 
 // Message is a message on the init's fd 3.
 type Message struct {
-	Type   string         `json:"type"`
+	Type string `json:"type"`
+	// OwnNetwork says, with MsgPrepare, that the init has a network
+	// namespace of its own to set up.
+	OwnNetwork bool           `json:"ownNetwork,omitempty"`
 	Config *Config        `json:"config,omitempty"`
 	Error  string         `json:"error,omitempty"`
 	Pids   map[string]int `json:"pids,omitempty"`
@@ -83,6 +86,8 @@ type Message struct {
 
 // Message types, in the order of the protocol.
 const (
+	MsgPrepare    = "prepare"
+	MsgPrepared   = "prepared"
 	MsgConfig     = "config"
 	MsgNamespaces = "namespaces"
 	MsgStart      = "start"
