@@ -120,7 +120,7 @@ func (p *Pod) create(ctx context.Context, pl *plan, stopOnFailure bool, grace ti
 	} else if err := os.Mkdir(p.run, 0o700); err != nil {
 		return p.failEarly(err)
 	}
-	cfg, err := p.prepareDir(ctx, pl)
+	cfg, err := p.prepareRun(ctx, pl)
 	if err != nil {
 		return p.failEarly(p.dropInit(in, err))
 	}
@@ -214,8 +214,9 @@ func (p *Pod) failEarly(err error) error {
 	return fmt.Errorf("%w: %v", ErrFailed, err)
 }
 
-// prepareDir makes the pod's directory and returns the init's config.
-func (p *Pod) prepareDir(ctx context.Context, pl *plan) (*stage.Config, error) {
+// prepareRun writes the pod's runtime directory and returns the init's
+// config.
+func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, error) {
 	if err := atomicfile.Write(filepath.Join(p.run, "manifest"), pl.manifestBytes, 0o600); err != nil {
 		return nil, err
 	}
@@ -224,43 +225,6 @@ func (p *Pod) prepareDir(ctx context.Context, pl *plan) (*stage.Config, error) {
 	p.mu.Unlock()
 	if err != nil {
 		return nil, err
-	}
-	for _, d := range []string{"devpts", "shm"} {
-		if err := os.Mkdir(filepath.Join(p.run, d), 0o700); err != nil {
-			return nil, err
-		}
-	}
-	if err := os.Mkdir(p.dir, 0o700); err != nil {
-		return nil, err
-	}
-	if len(pl.emptyVolumes) > 0 {
-		if err := os.Mkdir(filepath.Join(p.dir, "volumes"), 0o700); err != nil {
-			return nil, err
-		}
-	}
-	for name, v := range pl.emptyVolumes {
-		dir := filepath.Join(p.dir, "volumes", name)
-		if err := os.Mkdir(dir, 0o700); err != nil {
-			return nil, err
-		}
-		uid, gid := 0, 0
-		if v.UID != nil {
-			uid = *v.UID
-		}
-		if v.GID != nil {
-			gid = *v.GID
-		}
-		mode, err := volumeMode(v)
-		if err != nil {
-			return nil, err
-		}
-		// chown before chmod: chown clears setuid and setgid bits.
-		if err := os.Lchown(dir, uid, gid); err != nil {
-			return nil, err
-		}
-		if err := os.Chmod(dir, mode); err != nil {
-			return nil, err
-		}
 	}
 	hostname := "kurma-" + p.uuid[:8]
 	if p.name != "" {
@@ -271,15 +235,8 @@ func (p *Pod) prepareDir(ctx context.Context, pl *plan) (*stage.Config, error) {
 	}
 	cfg := &stage.Config{UUID: p.uuid, Hostname: hostname, Dir: p.dir, RunDir: p.run, HostNetwork: pl.hostNetwork, LogMaxBytes: p.m.opts.LogMaxBytes}
 	for _, a := range pl.apps {
-		// The upper directory is the root of the app's filesystem: its
-		// mode is the root's (umask aside).
-		for _, d := range []string{stage.UpperDir(p.dir, a.name), stage.WorkDir(p.dir, a.name), stage.RootDir(p.run, a.name)} {
-			if err := os.Mkdir(d, 0o755); err != nil {
-				return nil, err
-			}
-			if err := os.Chmod(d, 0o755); err != nil {
-				return nil, err
-			}
+		if err := os.Mkdir(stage.RootDir(p.run, a.name), 0o755); err != nil {
+			return nil, err
 		}
 		lowers, err := p.m.opts.Images.Lowers(ctx, a.img.ID)
 		if err != nil {
@@ -308,6 +265,57 @@ func (p *Pod) prepareDir(ctx context.Context, pl *plan) (*stage.Config, error) {
 		cfg.Apps = append(cfg.Apps, ac)
 	}
 	return cfg, nil
+}
+
+// prepareDisk makes the pod's directory on disk: the apps' writable
+// layers and the empty volumes. The init needs them only once it starts
+// the apps, so the daemon makes them while the init sets itself up.
+func (p *Pod) prepareDisk(pl *plan) error {
+	if err := os.Mkdir(p.dir, 0o700); err != nil {
+		return err
+	}
+	for _, a := range pl.apps {
+		for _, d := range []string{stage.UpperDir(p.dir, a.name), stage.WorkDir(p.dir, a.name)} {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				return err
+			}
+		}
+		// The upper directory is the root of the app's filesystem: its
+		// mode is the root's, whatever the umask.
+		if err := os.Chmod(stage.UpperDir(p.dir, a.name), 0o755); err != nil {
+			return err
+		}
+	}
+	if len(pl.emptyVolumes) > 0 {
+		if err := os.Mkdir(filepath.Join(p.dir, "volumes"), 0o700); err != nil {
+			return err
+		}
+	}
+	for name, v := range pl.emptyVolumes {
+		dir := filepath.Join(p.dir, "volumes", name)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return err
+		}
+		uid, gid := 0, 0
+		if v.UID != nil {
+			uid = *v.UID
+		}
+		if v.GID != nil {
+			gid = *v.GID
+		}
+		mode, err := volumeMode(v)
+		if err != nil {
+			return err
+		}
+		// chown before chmod: chown clears setuid and setgid bits.
+		if err := os.Lchown(dir, uid, gid); err != nil {
+			return err
+		}
+		if err := os.Chmod(dir, mode); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // environment is an app's environment (ace.md, Execution Environment):
@@ -344,6 +352,9 @@ func (p *Pod) handshake(ctx context.Context, conn *net.UnixConn, cfg *stage.Conf
 	}
 	if err := stage.Send(conn, stage.Message{Type: stage.MsgConfig, Config: cfg}); err != nil {
 		return fmt.Errorf("send config to the pod's init: %w", err)
+	}
+	if err := p.prepareDisk(pl); err != nil {
+		return err
 	}
 	var msg stage.Message
 	files, err := stage.Recv(conn, &msg)

@@ -52,6 +52,11 @@ func TestEventHandlers(t *testing.T) {
 		os.Remove(filepath.Join(trace, "log"))
 		img := handlerImage(t, e, "example.com/handlers-stop", "true", "echo app >> /trace/log; exec sleep 100")
 		p := e.create(pod.CreateOptions{Images: []pod.ImageApp{{Image: img, Name: "app"}}, Volumes: vols})
+		for deadline := time.Now().Add(5 * time.Second); readFile(filepath.Join(trace, "log")) != "app\n"; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the app did not start")
+			}
+		}
 		if err := p.Stop(context.Background(), time.Second); err != nil {
 			t.Fatal(err)
 		}

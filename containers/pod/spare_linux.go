@@ -107,7 +107,7 @@ func (m *Manager) spawnInit(ctx context.Context, run string, cg *cgroup.Group, h
 func (in *podInit) prepare(ctx context.Context, ownNetwork bool) error {
 	stop := context.AfterFunc(ctx, func() { in.conn.Close() })
 	defer stop()
-	if err := stage.Send(in.conn, stage.Message{Type: stage.MsgPrepare, OwnNetwork: ownNetwork}); err != nil {
+	if err := stage.Send(in.conn, stage.Message{Type: stage.MsgPrepare, OwnNetwork: ownNetwork, Dir: in.run}); err != nil {
 		return fmt.Errorf("pod's init: %w", err)
 	}
 	var msg stage.Message

@@ -56,31 +56,51 @@ func (a *app) inApp(fn func() error) error {
 	})
 }
 
-// prepare makes the app's mount namespace and root, resolves what must
-// be resolved inside it, and runs the pre-start handlers.
-func (in *initProc) prepare(a *app) error {
-	return onThread(func() error {
-		if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
-			return fmt.Errorf("unshare mount namespace: %w", err)
+// appThread is an app's own OS thread: it prepares the app (mount
+// namespace, root, user, pre-start handlers), then waits to be told to
+// start it, and execs it from there.
+type appThread struct {
+	prepared chan error
+	start    chan bool // true: start the app; false: give up
+	started  chan error
+}
+
+// prepare starts the app's thread and waits until the app is prepared.
+func (in *initProc) prepare(a *app) (*appThread, error) {
+	t := &appThread{prepared: make(chan error, 1), start: make(chan bool, 1), started: make(chan error, 1)}
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		err := in.prepareLocked(a)
+		t.prepared <- err
+		if err != nil || !<-t.start {
+			return
 		}
-		ns, err := os.Open("/proc/thread-self/ns/mnt")
-		if err != nil {
+		t.started <- in.spawnApp(a)
+	}()
+	return t, <-t.prepared
+}
+
+func (in *initProc) prepareLocked(a *app) error {
+	if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("unshare mount namespace: %w", err)
+	}
+	ns, err := os.Open("/proc/thread-self/ns/mnt")
+	if err != nil {
+		return err
+	}
+	a.mntns = ns
+	if err := in.mountRoot(a); err != nil {
+		return err
+	}
+	if err := a.resolve(); err != nil {
+		return err
+	}
+	for _, h := range a.cfg.PreStart {
+		if err := in.runHandler(a, "pre-start", h); err != nil {
 			return err
 		}
-		a.mntns = ns
-		if err := in.mountRoot(a); err != nil {
-			return err
-		}
-		if err := a.resolve(); err != nil {
-			return err
-		}
-		for _, h := range a.cfg.PreStart {
-			if err := in.runHandler(a, "pre-start", h); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // mountRoot mounts the app's root filesystem and everything in it, then
@@ -101,11 +121,11 @@ func (in *initProc) mountRoot(a *app) error {
 			return err
 		}
 	}
-	if err := setupDev(rootfd, in.cfg.RunDir); err != nil {
-		return err
-	}
-	if err := setupProcSys(rootfd); err != nil {
-		return err
+	// /dev, /proc and /sys are the pod's, made once (see systemTrees).
+	for _, d := range []string{"/dev", "/proc", "/sys"} {
+		if err := bindSystemTree(rootfd, in.cfg.RunDir+"/system"+d, d); err != nil {
+			return err
+		}
 	}
 	if a.cfg.ReadOnlyRootFS {
 		if err := setReadOnly(rootfd, "/", false); err != nil {
@@ -286,24 +306,24 @@ func (a *app) dirOrRoot() string {
 	return a.dir
 }
 
-// start execs the app in its root.
-func (in *initProc) start(a *app) error {
-	return a.inApp(func() error {
-		null, err := devNull()
-		if err != nil {
-			return err
-		}
-		defer null.Close()
-		pid, ch, err := in.reaper.spawn(procSpec{
-			path: a.path, argv: a.cfg.Exec, env: a.cfg.Env, dir: a.dir, cred: a.cred,
-			files: []uintptr{null.Fd(), a.out.Fd(), a.out.Fd()},
-		})
-		if err != nil {
-			return fmt.Errorf("app %s: %w", a.cfg.Name, err)
-		}
-		a.pid, a.exit = pid, ch
-		return nil
+// spawnApp execs the app from its thread, in its root.
+func (in *initProc) spawnApp(a *app) error {
+	null, err := devNull()
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	pid, ch, err := in.reaper.spawn(procSpec{
+		path: a.path, argv: a.cfg.Exec, env: a.cfg.Env, dir: a.dir, cred: a.cred,
+		files: []uintptr{null.Fd(), a.out.Fd(), a.out.Fd()},
 	})
+	if err != nil {
+		return fmt.Errorf("app %s: %w", a.cfg.Name, err)
+	}
+	a.mu.Lock()
+	a.pid, a.exit = pid, ch
+	a.mu.Unlock()
+	return nil
 }
 
 // wait waits for the app to exit, records it and runs the post-stop

@@ -9,10 +9,11 @@
 //
 // The in-pod init is the pod's PID 1 and its holder: it lives as long as
 // the pod runs, independently of the daemon, which may be killed and
-// restarted. For each app it makes a mount namespace of its own on a
-// locked OS thread (unshare(CLONE_FS|CLONE_NEWNS)), mounts the app's root
-// filesystem (overlayfs of the image layers), /proc, /dev, /sys and the
-// volumes inside it, pivot_roots that thread into it, resolves the app's
+// restarted. It mounts the pod's /dev, /proc and /sys once. For each app
+// it makes a mount namespace of its own on a locked OS thread
+// (unshare(CLONE_FS|CLONE_NEWNS)), mounts the app's root filesystem
+// (overlayfs of the image layers), the volumes and the pod's /dev, /proc
+// and /sys inside it, pivot_roots that thread into it, resolves the app's
 // user and group from the app's own /etc/passwd and /etc/group, runs the
 // pre-start handlers to completion as root, and starts the app. A
 // descriptor of each app's mount namespace is kept: post-stop handlers
@@ -31,12 +32,14 @@
 //	daemon (pod.Manager)                         kurma stage-init (pod PID 1)
 //	clone(NEWNS|NEWPID|NEWUTS|NEWIPC[|NEWNET],
 //	      CLONE_INTO_CGROUP) + exec ───────────────▶ starts, fd 3 = socket
-//	{type:"prepare", ownNetwork} ─────────────────▶ mounts private; lo up and
-//	                                                 metadata listener (own netns)
+//	{type:"prepare", dir,        ─────────────────▶ mounts private; devpts, shm,
+//	 ownNetwork}                                     /dev, /proc, /sys trees;
+//	                                                 lo up and metadata
+//	                                                 listener (own netns)
 //	                             ◀───────────────── {type:"prepared"}
 //	        (a spare init waits here, ready, until a pod is created)
-//	{type:"config", config}      ─────────────────▶ hostname, devpts, shm,
-//	                                                 control socket, log pipes
+//	{type:"config", config}      ─────────────────▶ hostname, control socket,
+//	                                                 log pipes
 //	                             ◀───────────────── {type:"namespaces"} + [listener fd]
 //	(v1 cgroups: add pid; network hook on
 //	 /proc/PID/ns/net; serve metadata on fd)

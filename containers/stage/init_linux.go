@@ -70,7 +70,7 @@ func Main() int {
 		fmt.Fprintf(os.Stderr, "stage-init: no prepare: %v\n", err)
 		return 1
 	}
-	listener, err := prepare(msg.OwnNetwork)
+	listener, err := prepare(msg.Dir, msg.OwnNetwork)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "stage-init: %v\n", err)
 		_ = Send(conn, Message{Type: MsgFailed, Error: err.Error()}) // the daemon sees the exit anyway
@@ -140,12 +140,16 @@ func (in *initProc) handleSignals() {
 	}()
 }
 
-// prepare makes what does not depend on the pod: a private mount tree
-// and, in a network namespace of its own, loopback up and the metadata
-// listener. Spare inits do it before there is a pod.
-func prepare(ownNetwork bool) (listener *os.File, err error) {
+// prepare makes what does not depend on the pod: a private mount tree,
+// the apps' system trees in the runtime directory run and, in a network
+// namespace of its own, loopback up and the metadata listener. Spare
+// inits do it before there is a pod.
+func prepare(run string, ownNetwork bool) (listener *os.File, err error) {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return nil, fmt.Errorf("make mounts private: %w", err)
+	}
+	if err := systemTrees(run); err != nil {
+		return nil, err
 	}
 	if !ownNetwork {
 		return nil, nil
@@ -161,8 +165,8 @@ func prepare(ownNetwork bool) (listener *os.File, err error) {
 	return l.File()
 }
 
-// setup prepares the pod-wide parts: the hostname, devpts and shm, the
-// control socket, the apps' log pipes.
+// setup prepares the pod-wide parts: the hostname, the control socket,
+// the apps' log pipes.
 func (in *initProc) setup() error {
 	if in.cfg.HostNetwork != (in.listener == nil) {
 		return errors.New("the init's network namespace is not the one the pod asks for")
@@ -172,14 +176,7 @@ func (in *initProc) setup() error {
 			return fmt.Errorf("sethostname: %w", err)
 		}
 	}
-	run := in.cfg.RunDir
-	if err := unix.Mount("devpts", run+"/devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"); err != nil {
-		return fmt.Errorf("mount devpts: %w", err)
-	}
-	if err := unix.Mount("shm", run+"/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
-		return fmt.Errorf("mount shm: %w", err)
-	}
-	ctl, err := listenControl(run)
+	ctl, err := listenControl(in.cfg.RunDir)
 	if err != nil {
 		return err
 	}
@@ -241,26 +238,47 @@ func loopbackUp() error {
 // startApps prepares every app (root, mounts, user, pre-start handlers),
 // and only then starts them all: a failing pre-start leaves no app run.
 func (in *initProc) startApps() error {
+	threads := make([]*appThread, 0, len(in.apps))
+	giveUp := func() {
+		for _, t := range threads {
+			t.start <- false
+		}
+	}
 	for _, a := range in.apps {
-		if err := in.prepare(a); err != nil {
+		t, err := in.prepare(a)
+		if err != nil {
+			giveUp()
 			err = fmt.Errorf("app %s: %w", a.cfg.Name, err)
 			in.update(func(s *Status) { s.app(a.cfg.Name).Error = err.Error() })
 			return err
 		}
+		threads = append(threads, t)
 	}
+	for _, t := range threads {
+		t.start <- true
+	}
+	var started []*app
+	var failed error
 	for i, a := range in.apps {
-		if err := in.start(a); err != nil {
+		if err := <-threads[i].started; err != nil {
 			in.update(func(s *Status) { s.app(a.cfg.Name).Error = err.Error() })
-			in.killAll(in.apps[:i])
-			return err
+			if failed == nil {
+				failed = err
+			}
+			continue
 		}
-		now := time.Now().UTC()
-		in.update(func(s *Status) {
+		started = append(started, a)
+	}
+	if failed != nil {
+		in.killAll(started)
+		return failed
+	}
+	now := time.Now().UTC()
+	in.update(func(s *Status) {
+		for _, a := range in.apps {
 			as := s.app(a.cfg.Name)
 			as.State, as.Pid, as.StartedAt = AppRunning, a.pid, now
-		})
-	}
-	in.update(func(s *Status) {
+		}
 		if s.Phase == PhaseStarting {
 			s.Phase = PhaseRunning
 		}

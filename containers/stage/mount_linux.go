@@ -254,6 +254,58 @@ var (
 	}
 )
 
+// systemTrees mounts, under run/system, the /dev, /proc and /sys of the
+// pod's apps (see setupDev and setupProcSys), and the pod's devpts and
+// shm they use, once per pod (and ahead of it, in a spare init); each
+// app gets them with one recursive bind each (bindSystemTree).
+func systemTrees(run string) error {
+	for _, d := range []string{"devpts", "shm", "system"} {
+		if err := os.Mkdir(run+"/"+d, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := unix.Mount("devpts", run+"/devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"); err != nil {
+		return fmt.Errorf("mount devpts: %w", err)
+	}
+	if err := unix.Mount("shm", run+"/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
+		return fmt.Errorf("mount shm: %w", err)
+	}
+	fd, err := unix.Open(run+"/system", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := setupDev(fd, run); err != nil {
+		return err
+	}
+	return setupProcSys(fd)
+}
+
+// bindSystemTree binds one of the pod's system trees (src, with every
+// mount under it, read-only ones staying so) on target, a top-level
+// directory of the app's root. An image's symlink there is refused, as
+// in mountIn.
+func bindSystemTree(rootfd int, src, target string) error {
+	var st unix.Stat_t
+	if err := unix.Fstatat(rootfd, strings.TrimPrefix(target, "/"), &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("%s in the image is not a directory (refused)", target)
+	}
+	sfd, err := unix.Open(src, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: src, Err: err}
+	}
+	defer unix.Close(sfd)
+	tfd, err := mkTarget(rootfd, target, false)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tfd)
+	if err := unix.Mount(fdPath(sfd), fdPath(tfd), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return &os.PathError{Op: "bind " + src + " on", Path: target, Err: err}
+	}
+	return nil
+}
+
 // setupProcSys mounts /proc (the pod's PID namespace) and /sys read-only,
 // then masks and protects their sensitive paths.
 func setupProcSys(rootfd int) error {

@@ -77,8 +77,9 @@ type Mount struct {
 type Message struct {
 	Type string `json:"type"`
 	// OwnNetwork says, with MsgPrepare, that the init has a network
-	// namespace of its own to set up.
+	// namespace of its own to set up; Dir is its runtime directory.
 	OwnNetwork bool           `json:"ownNetwork,omitempty"`
+	Dir        string         `json:"dir,omitempty"`
 	Config *Config        `json:"config,omitempty"`
 	Error  string         `json:"error,omitempty"`
 	Pids   map[string]int `json:"pids,omitempty"`
@@ -199,6 +200,7 @@ func (s *Status) Ended() bool {
 //	RUN/status.json                 written by the init
 //	RUN/control                     the init's control socket
 //	RUN/devpts/, RUN/shm/           the pod's devpts and /dev/shm (mounted by the init)
+//	RUN/system/{dev,proc,sys}/      the apps' /dev, /proc and /sys (mounted by the init)
 //	RUN/APP.rootfs/                 mount point of the app's root
 func StatusPath(run string) string    { return filepath.Join(run, "status.json") }
 func ControlPath(run string) string   { return filepath.Join(run, "control") }
