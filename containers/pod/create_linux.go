@@ -14,7 +14,6 @@ import (
 	"github.com/appc/spec/schema/types"
 
 	"github.com/kurmaos/kurma/containers/atomicfile"
-	"github.com/kurmaos/kurma/containers/cgroup"
 	"github.com/kurmaos/kurma/containers/metadata"
 	"github.com/kurmaos/kurma/containers/stage"
 )
@@ -70,7 +69,16 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Pod, error) 
 	if err != nil {
 		return nil, err
 	}
+	// A spare init comes with its pod's UUID, runtime directory and
+	// cgroup already made (see spare_linux.go).
+	var in *podInit
+	if !pl.hostNetwork && !pl.hostUTS {
+		in = m.takeSpare()
+	}
 	uuid := newUUID()
+	if in != nil {
+		uuid = in.uuid
+	}
 	rec := &record{UUID: uuid, Name: opts.Name, State: Preparing, Warnings: pl.warnings, CreatedAt: time.Now().UTC(), Token: metadata.NewToken(), HostNetwork: pl.hostNetwork}
 	for _, a := range pl.apps {
 		rec.Apps = append(rec.Apps, appRecord{Name: a.name, ImageID: a.img.ID, Layers: a.layers})
@@ -80,12 +88,14 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Pod, error) 
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
+		m.dropSpareLater(in)
 		return nil, errors.New("pod manager is closed")
 	}
 	if opts.Name != "" {
 		for _, o := range m.pods {
 			if o.name == opts.Name {
 				m.mu.Unlock()
+				m.dropSpareLater(in)
 				return nil, invalid("a pod named %s exists (%s)", opts.Name, o.uuid)
 			}
 		}
@@ -97,28 +107,23 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Pod, error) 
 	if grace == 0 {
 		grace = m.opts.StopGrace
 	}
-	if err := p.create(ctx, pl, opts.StopOnFailure, grace); err != nil {
+	if err := p.create(ctx, pl, in, opts.StopOnFailure, grace); err != nil {
 		return p, err
 	}
 	return p, nil
 }
 
-// create makes the pod's directory, cgroup and init (or claims a spare
-// init), and runs the start protocol (see package stage).
-func (p *Pod) create(ctx context.Context, pl *plan, stopOnFailure bool, grace time.Duration) error {
-	var in *podInit
-	if !pl.hostNetwork && !pl.hostUTS {
-		in = p.m.takeSpare()
-	}
-	if _, err := p.m.cg.Create(p.uuid); err != nil {
-		return p.failEarly(p.dropInit(in, err))
-	}
-	if in != nil {
-		if err := p.claim(in); err != nil {
-			return p.failEarly(p.dropInit(in, err))
+// create makes the pod's runtime directory, cgroup and init, unless a
+// spare init (in) brings them, and runs the start protocol (see package
+// stage).
+func (p *Pod) create(ctx context.Context, pl *plan, in *podInit, stopOnFailure bool, grace time.Duration) error {
+	if in == nil {
+		if err := os.Mkdir(p.run, 0o700); err != nil {
+			return p.failEarly(err)
 		}
-	} else if err := os.Mkdir(p.run, 0o700); err != nil {
-		return p.failEarly(err)
+		if _, err := p.m.cg.Create(p.uuid); err != nil {
+			return p.failEarly(err)
+		}
 	}
 	cfg, err := p.prepareRun(ctx, pl)
 	if err != nil {
@@ -138,11 +143,7 @@ func (p *Pod) create(ctx context.Context, pl *plan, stopOnFailure bool, grace ti
 		cfg.Apps[i].Env = environment(pl.apps[i].name, pl.apps[i].app.Environment, url)
 	}
 	if in == nil {
-		var cg *cgroup.Group
-		if p.m.cg.Version == cgroup.V2 {
-			cg = p.cg
-		}
-		if in, err = p.m.spawnInit(ctx, p.run, cg, pl.hostNetwork, pl.hostUTS); err != nil {
+		if in, err = p.m.spawnInit(ctx, p.uuid, pl.hostNetwork, pl.hostUTS); err != nil {
 			return p.failEarly(err)
 		}
 	}
@@ -342,14 +343,6 @@ func environment(app string, env types.Environment, url string) []string {
 func (p *Pod) handshake(ctx context.Context, conn *net.UnixConn, cfg *stage.Config, pl *plan) error {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	if p.m.cg.Version == cgroup.V1 {
-		// The init waits for its config, so nothing of the pod runs
-		// outside the group. (cgroup v2: it was cloned into the group,
-		// or moved there when claimed.)
-		if err := p.cg.Add(p.rec.StagePid); err != nil {
-			return err
-		}
-	}
 	if err := stage.Send(conn, stage.Message{Type: stage.MsgConfig, Config: cfg}); err != nil {
 		return fmt.Errorf("send config to the pod's init: %w", err)
 	}

@@ -148,10 +148,6 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{opts: opts, cg: cg, md: md, pods: map[string]*Pod{}}
-	if err := m.cleanSpares(ctx); err != nil {
-		md.Close()
-		return nil, err
-	}
 	if err := m.recover(ctx); err != nil {
 		md.Close()
 		return nil, err

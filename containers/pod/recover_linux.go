@@ -28,9 +28,6 @@ func (m *Manager) recover(ctx context.Context) error {
 			continue
 		}
 		run := filepath.Join(m.opts.RunDir, e.Name())
-		if strings.HasPrefix(e.Name(), sparePrefix) {
-			continue // see cleanSpares
-		}
 		if strings.HasPrefix(e.Name(), ".removing-") {
 			m.opts.Logf("pod manager: finishing the removal of %s", e.Name())
 			if err := os.RemoveAll(run); err != nil {
@@ -41,9 +38,10 @@ func (m *Manager) recover(ctx context.Context) error {
 		known[e.Name()] = true
 		rec, err := loadRecord(run)
 		if err != nil || rec.UUID != e.Name() {
-			// A pod whose creation was cut before its first record: it
-			// never ran an app. Kill what may be left and drop it.
-			m.opts.Logf("pod manager: dropping incomplete pod %s: %v", e.Name(), err)
+			// A pod whose creation was cut before its first record, or a
+			// spare init of a previous daemon: it never ran an app.
+			// Kill what may be left and drop it.
+			m.opts.Logf("pod manager: dropping pod %s, which never started: %v", e.Name(), err)
 			g := m.cg.Group(e.Name())
 			if err := g.Kill(ctx); err != nil {
 				return err

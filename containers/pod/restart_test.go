@@ -107,6 +107,9 @@ func TestDaemonRestart(t *testing.T) {
 	}
 	e.opts.Images = e.store
 	e.open()
+	// The helper's spare init, cut off, was dropped; the new manager has
+	// its own.
+	waitSpares(t, e, 1)
 	get := func(name string) *pod.Pod {
 		p, err := e.m.Get(name)
 		if err != nil {

@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/kurmaos/kurma/containers/cgroup"
 	"github.com/kurmaos/kurma/containers/stage"
 )
 
@@ -25,16 +24,17 @@ type podInit struct {
 	start uint64        // start time (see startTime)
 	done  chan struct{} // closed when it has exited
 	err   error         // cmd.Wait's result, once done
-	// run is its runtime directory (stage.log in it); cg its cgroup
-	// (cgroup v2; nil for v1, where the pod's groups get it at claim).
-	run string
-	cg  *cgroup.Group
+	// uuid is its pod's UUID, which names its runtime directory and its
+	// cgroup, both made before it started.
+	uuid string
 }
 
-// spawnInit starts an init in new namespaces (the network one unless
-// hostNetwork, the UTS one unless hostUTS), in group cg with cgroup v2,
-// its stderr to run/stage.log, and waits until it is prepared.
-func (m *Manager) spawnInit(ctx context.Context, run string, cg *cgroup.Group, hostNetwork, hostUTS bool) (*podInit, error) {
+// spawnInit starts the init of pod uuid in new namespaces (the network
+// one unless hostNetwork, the UTS one unless hostUTS) and in the pod's
+// cgroup, which exist with its runtime directory, its stderr to
+// RUN/stage.log, and waits until it is prepared.
+func (m *Manager) spawnInit(ctx context.Context, uuid string, hostNetwork, hostUTS bool) (*podInit, error) {
+	run, cg := m.runDir(uuid), m.cg.Group(uuid)
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -64,15 +64,16 @@ func (m *Manager) spawnInit(ctx context.Context, run string, cg *cgroup.Group, h
 		flags |= unix.CLONE_NEWNET
 	}
 	sys := &syscall.SysProcAttr{Cloneflags: flags, Setsid: true}
-	if cg != nil {
-		cgfd, err := cg.Open()
-		if err != nil {
-			return fail(err)
-		}
-		if cgfd != nil {
-			defer cgfd.Close()
-			sys.UseCgroupFD, sys.CgroupFD = true, int(cgfd.Fd())
-		}
+	// With cgroup v2 the kernel puts the init in the pod's group as it
+	// clones it; moving a process later costs milliseconds (an RCU grace
+	// period), and v1 has no other way.
+	cgfd, err := cg.Open()
+	if err != nil {
+		return fail(err)
+	}
+	if cgfd != nil {
+		defer cgfd.Close()
+		sys.UseCgroupFD, sys.CgroupFD = true, int(cgfd.Fd())
 	}
 	cmd := &exec.Cmd{
 		Path:        m.opts.StageBinary,
@@ -87,14 +88,19 @@ func (m *Manager) spawnInit(ctx context.Context, run string, cg *cgroup.Group, h
 	if err := cmd.Start(); err != nil {
 		return fail(fmt.Errorf("start the pod's init (%s): %w", m.opts.StageBinary, err))
 	}
-	in := &podInit{cmd: cmd, conn: conn, pid: cmd.Process.Pid, done: make(chan struct{}), run: run, cg: cg}
+	in := &podInit{cmd: cmd, conn: conn, pid: cmd.Process.Pid, done: make(chan struct{}), uuid: uuid}
 	go func() {
 		in.err = cmd.Wait()
 		close(in.done)
 	}()
 	in.start, err = startTime(in.pid)
+	if err == nil && cgfd == nil {
+		// cgroup v1: the init waits for "prepare", so nothing of the pod
+		// runs outside the groups.
+		err = cg.Add(in.pid)
+	}
 	if err == nil {
-		err = in.prepare(ctx, !hostNetwork)
+		err = in.prepare(ctx, run, !hostNetwork)
 	}
 	if err != nil {
 		in.kill()
@@ -104,10 +110,10 @@ func (m *Manager) spawnInit(ctx context.Context, run string, cg *cgroup.Group, h
 }
 
 // prepare runs the first exchange of the start protocol.
-func (in *podInit) prepare(ctx context.Context, ownNetwork bool) error {
+func (in *podInit) prepare(ctx context.Context, run string, ownNetwork bool) error {
 	stop := context.AfterFunc(ctx, func() { in.conn.Close() })
 	defer stop()
-	if err := stage.Send(in.conn, stage.Message{Type: stage.MsgPrepare, OwnNetwork: ownNetwork, Dir: in.run}); err != nil {
+	if err := stage.Send(in.conn, stage.Message{Type: stage.MsgPrepare, OwnNetwork: ownNetwork, Dir: run}); err != nil {
 		return fmt.Errorf("pod's init: %w", err)
 	}
 	var msg stage.Message
@@ -128,16 +134,14 @@ func (in *podInit) kill() {
 }
 
 // Spare inits: the manager keeps Options.Spares inits started and
-// prepared ahead (in their namespaces, loopback up, metadata listener
-// ready), each in a cgroup of its own (kurma/spare-ID with cgroup v2),
-// with a runtime directory RUN/.spare-ID. Create claims one for a pod in
-// the default namespaces: the directory is renamed to the pod's, the
-// init moves into the pod's cgroup, and the start protocol goes on with
-// the config. Then a new
-// spare is started in the background. A pod start saves the init's
-// process start and setup that way (see docs/pods.md, Performance).
-
-const sparePrefix = ".spare-"
+// prepared ahead (in their namespaces, with the pod's /dev, /proc and
+// /sys mounted, loopback up and the metadata listener ready), each with
+// the UUID of the pod it will run, its runtime directory and its cgroup.
+// Create takes one for a pod in the default namespaces and goes on with
+// the config; a new spare starts in the background. A spare has no
+// pod.json: if the daemon dies, the spare gives up when fd 3 closes and
+// the next Open drops its directory and cgroup as those of a pod that
+// never started.
 
 // takeSpare returns a prepared spare init, or nil.
 func (m *Manager) takeSpare() *podInit {
@@ -148,11 +152,7 @@ func (m *Manager) takeSpare() *podInit {
 		m.spares = m.spares[1:]
 		select {
 		case <-in.done:
-			m.bg.Add(1)
-			go func() {
-				defer m.bg.Done()
-				m.dropSpare(in)
-			}()
+			m.dropSpareLaterLocked(in)
 			continue
 		default:
 		}
@@ -182,11 +182,7 @@ func (m *Manager) refillLocked() {
 				m.spareErr = err
 				m.opts.Logf("pod manager: spare init: %v; pods start without one", err)
 			case m.closed:
-				m.bg.Add(1)
-				go func() {
-					defer m.bg.Done()
-					m.dropSpare(in)
-				}()
+				m.dropSpareLaterLocked(in)
 			default:
 				m.spares = append(m.spares, in)
 			}
@@ -195,26 +191,20 @@ func (m *Manager) refillLocked() {
 }
 
 func (m *Manager) newSpare() (*podInit, error) {
-	id := newUUID()[:13]
-	run := filepath.Join(m.opts.RunDir, sparePrefix+id)
+	uuid := newUUID()
+	run := m.runDir(uuid)
 	if err := os.Mkdir(run, 0o700); err != nil {
 		return nil, err
 	}
-	var cg *cgroup.Group
-	if m.cg.Version == cgroup.V2 {
-		var err error
-		if cg, err = m.cg.Create("spare-" + id); err != nil {
-			os.RemoveAll(run)
-			return nil, err
-		}
+	if _, err := m.cg.Create(uuid); err != nil {
+		os.RemoveAll(run)
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	in, err := m.spawnInit(ctx, run, cg, false, false)
+	in, err := m.spawnInit(ctx, uuid, false, false)
 	if err != nil {
-		if cg != nil {
-			_ = cg.Remove(ctx) // empty: its init is gone
-		}
+		_ = m.cg.Group(uuid).Remove(ctx) // empty: its init is gone
 		os.RemoveAll(run)
 		return nil, err
 	}
@@ -224,66 +214,31 @@ func (m *Manager) newSpare() (*podInit, error) {
 // dropSpare kills a spare and removes its directory and cgroup.
 func (m *Manager) dropSpare(in *podInit) {
 	in.kill()
-	if in.cg != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := in.cg.Kill(ctx); err == nil {
-			_ = in.cg.Remove(ctx) // found again and removed by the next Open if it fails
-		}
-		cancel()
+	g := m.cg.Group(in.uuid)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := g.Kill(ctx); err == nil {
+		_ = g.Remove(ctx) // found and removed by the next Open if it fails
 	}
-	_ = os.RemoveAll(in.run) // likewise
+	cancel()
+	_ = os.RemoveAll(m.runDir(in.uuid)) // likewise
 }
 
-// claim makes a spare the init of pod p: its runtime directory takes the
-// pod's name and, with cgroup v2, it moves from its own group to the
-// pod's, which the caller made (cgroup v2 groups cannot be renamed). It
-// has started nothing yet, so nothing is left behind.
-func (p *Pod) claim(in *podInit) error {
-	if err := os.Rename(in.run, p.run); err != nil {
-		return err
+// dropSpareLater drops a spare (nil: nothing) in the background.
+func (m *Manager) dropSpareLater(in *podInit) {
+	if in == nil {
+		return
 	}
-	in.run = p.run
-	if in.cg != nil {
-		if err := p.cg.Add(in.pid); err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := in.cg.Remove(ctx); err != nil {
-			return err
-		}
-		in.cg = p.cg
-	}
-	return nil
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dropSpareLaterLocked(in)
 }
 
-// cleanSpares removes what spares of a previous daemon left: their
-// runtime directories and cgroups (their inits gave up when that daemon
-// died, or are killed here).
-func (m *Manager) cleanSpares(ctx context.Context) error {
-	dirs, _ := filepath.Glob(filepath.Join(m.opts.RunDir, sparePrefix+"*"))
-	for _, d := range dirs {
-		if err := os.RemoveAll(d); err != nil {
-			return fmt.Errorf("pod manager: %w", err)
-		}
-	}
-	seen := map[string]bool{}
-	for _, root := range m.cg.Roots {
-		groups, _ := filepath.Glob(filepath.Join(root, m.cg.Parent, "spare-*"))
-		for _, g := range groups {
-			seen[filepath.Base(g)] = true
-		}
-	}
-	for name := range seen {
-		g := m.cg.Group(name)
-		if err := g.Kill(ctx); err != nil {
-			return err
-		}
-		if err := g.Remove(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
+func (m *Manager) dropSpareLaterLocked(in *podInit) {
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		m.dropSpare(in)
+	}()
 }
 
 // closeSpares drops the spares and waits for the background work.

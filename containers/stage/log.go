@@ -13,11 +13,11 @@ import (
 // started, so a runaway app cannot fill the disk. The file is created
 // with the first output: an app that writes nothing costs no file.
 type logFile struct {
-	mu   sync.Mutex
-	path string
-	max  int64
-	f    *os.File
-	size int64
+	mu     sync.Mutex
+	path   string
+	max    int64
+	f      *os.File
+	size   int64
 	r      *os.File      // the pipe copyFrom reads
 	done   chan struct{} // closed when copyFrom has seen the end of r
 	paused chan struct{} // copyFrom stopped (see pause)

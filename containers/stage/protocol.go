@@ -80,9 +80,9 @@ type Message struct {
 	// namespace of its own to set up; Dir is its runtime directory.
 	OwnNetwork bool           `json:"ownNetwork,omitempty"`
 	Dir        string         `json:"dir,omitempty"`
-	Config *Config        `json:"config,omitempty"`
-	Error  string         `json:"error,omitempty"`
-	Pids   map[string]int `json:"pids,omitempty"`
+	Config     *Config        `json:"config,omitempty"`
+	Error      string         `json:"error,omitempty"`
+	Pids       map[string]int `json:"pids,omitempty"`
 }
 
 // Message types, in the order of the protocol.
