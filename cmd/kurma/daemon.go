@@ -18,7 +18,9 @@ func runDaemon(ctx context.Context, stdout, stderr io.Writer, args []string) err
 	fs := flag.NewFlagSet("kurma daemon", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	stateDir := fs.String("state-dir", "/var/lib/kurma", "state directory (images/ and pods/ under it)")
-	stageBinary := fs.String("stage-binary", "", "binary re-executed as each pod's init (default: this one)")
+	stageBinary := fs.String("stage-binary", "", "binary re-executed as each pod's init (default: this one; kurma-stage is smaller)")
+	runDir := fs.String("run-dir", "/run/kurma", "runtime state directory (a tmpfs; pods/ under it)")
+	spares := fs.Int("spares", 1, "pod inits kept started ahead for pods to come (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -32,10 +34,15 @@ func runDaemon(ctx context.Context, stdout, stderr io.Writer, args []string) err
 		return err
 	}
 	defer store.Close()
+	if *spares <= 0 {
+		*spares = -1 // pod.Options: negative is none
+	}
 	m, err = pod.Open(ctx, pod.Options{
 		Dir:         filepath.Join(*stateDir, "pods"),
+		RunDir:      filepath.Join(*runDir, "pods"),
 		Images:      store,
 		StageBinary: *stageBinary,
+		Spares:      *spares,
 		Logf:        logger.Printf,
 	})
 	if err != nil {

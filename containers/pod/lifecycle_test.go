@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"syscall"
 	"strings"
 	"testing"
 	"time"
@@ -151,4 +152,22 @@ func TestLogCap(t *testing.T) {
 	if !strings.HasSuffix(cur, "the end\n") {
 		t.Errorf("the last output is missing: %q", cur[max(0, len(cur)-100):])
 	}
+}
+
+// A pod whose init dies (here SIGKILLed from the host) is failed, with
+// the reason, and its apps are gone with the init's PID namespace.
+func TestInitKilled(t *testing.T) {
+	e := newEnv(t)
+	p := e.create(pod.CreateOptions{Images: []pod.ImageApp{e.sh("app", "exec sleep 100")}})
+	if err := syscall.Kill(p.Status().Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	st := wait(t, p)
+	if st.State != pod.Failed || !strings.Contains(st.Error, "init") {
+		t.Errorf("status %+v, want failed because its init died", st)
+	}
+	if pids, _ := p.Cgroup().Procs(); len(pids) != 0 {
+		t.Errorf("processes left in the pod's cgroup: %v", pids)
+	}
+	checkRemoved(t, e, p)
 }
