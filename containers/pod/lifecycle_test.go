@@ -6,8 +6,8 @@ import (
 	"errors"
 	"os"
 	"strconv"
-	"syscall"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
