@@ -360,16 +360,14 @@ func (p *Pod) handshake(ctx context.Context, conn *net.UnixConn, cfg *stage.Conf
 	if msg.Type != stage.MsgNamespaces {
 		return fmt.Errorf("pod's init said %q, want %q", msg.Type, stage.MsgNamespaces)
 	}
+	var listener *os.File
 	if !pl.hostNetwork {
 		if len(files) != 1 {
+			closeFiles(files)
 			return fmt.Errorf("pod's init sent %d descriptors, want the metadata listener", len(files))
 		}
-		l, err := net.FileListener(files[0])
-		files[0].Close()
-		if err != nil {
-			return err
-		}
-		p.m.md.Serve(l, p.rec.Token)
+		listener = files[0]
+		defer listener.Close()
 		if n := p.m.opts.Network; n != nil {
 			if err := n.Setup(ctx, NetNS{PodUUID: p.uuid, Path: fmt.Sprintf("/proc/%d/ns/net", p.rec.StagePid)}); err != nil {
 				return fmt.Errorf("network: %w", err)
@@ -378,6 +376,15 @@ func (p *Pod) handshake(ctx context.Context, conn *net.UnixConn, cfg *stage.Conf
 	}
 	if err := stage.Send(conn, stage.Message{Type: stage.MsgStart}); err != nil {
 		return fmt.Errorf("start the pod's apps: %w", err)
+	}
+	if listener != nil {
+		// Served while the apps start: the socket listens already, so an
+		// app's first request waits in its backlog at worst.
+		l, err := net.FileListener(listener)
+		if err != nil {
+			return err
+		}
+		p.m.md.Serve(l, p.rec.Token)
 	}
 	if _, err := stage.Recv(conn, &msg); err != nil {
 		return fmt.Errorf("pod's init: %w", err)

@@ -169,8 +169,9 @@ func (p *Pod) ended(initErr error) {
 	if err := p.setState(to, msg); err != nil {
 		p.m.opts.Logf("pod %s: %v", p.uuid, err)
 	}
-	p.m.md.Unregister(p.rec.Token)
 	close(p.done)
+	// After done: closing its listener is no part of the pod ending.
+	go p.m.md.Unregister(p.rec.Token)
 }
 
 func (p *Pod) layers() []string {

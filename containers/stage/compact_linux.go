@@ -91,6 +91,7 @@ func (in *initProc) compact() (bool, error) {
 	// No new request: the control socket stops accepting.
 	_ = in.ctl.SetDeadline(time.Now()) // a unix listener always takes a deadline
 	<-in.servePaused
+	in.flush() // nothing changes the status now: the reaper is held, requests are not taken
 	in.mu.Lock()
 	if in.busy > 0 {
 		// A request came in before the socket stopped accepting.

@@ -1,7 +1,6 @@
 package stage
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -14,8 +13,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/kurmaos/kurma/containers/atomicfile"
 )
 
 // initProc is the pod's PID 1.
@@ -35,8 +32,8 @@ type initProc struct {
 	pendingStop *time.Duration
 	servePaused chan struct{} // serve stopped accepting for a compaction
 
-	wmu      sync.Mutex // orders writes of status.json
-	listener *os.File   // metadata listener in the pod's network namespace
+	sw       statusWriter
+	listener *os.File // metadata listener in the pod's network namespace
 	ctl      *net.UnixListener
 }
 
@@ -327,6 +324,7 @@ func (in *initProc) finish(phase string, err error) {
 			s.Error = err.Error()
 		}
 	})
+	in.flush()
 	_ = unix.Kill(-1, unix.SIGKILL) // leftovers (daemons of apps, entered commands); the kernel would do it too
 }
 
@@ -366,22 +364,6 @@ func (in *initProc) signalApps(sig unix.Signal) {
 			_ = unix.Kill(a.pid, sig)
 		}
 		a.mu.Unlock()
-	}
-}
-
-// update changes the status and writes status.json.
-func (in *initProc) update(fn func(*Status)) {
-	in.wmu.Lock()
-	defer in.wmu.Unlock()
-	in.mu.Lock()
-	fn(&in.status)
-	data, err := json.Marshal(&in.status)
-	in.mu.Unlock()
-	if err == nil {
-		err = atomicfile.Write(StatusPath(in.cfg.RunDir), data, 0o600)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "stage-init: write status: %v\n", err)
 	}
 }
 
