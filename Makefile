@@ -64,7 +64,7 @@ test: vet test-unit test-privileged test-e2e
 # Pod start (create to exited) and memory per pod beside runc, crun and
 # containerd's shim, measured in the same run (root needed), then boot.
 bench: image
-	KURMA_BENCH=1 $(GO) test -count=1 -run '^$$' -bench StartToExit -benchtime 30x ./containers/pod/
+	KURMA_BENCH=1 $(GO) test -count=1 -run '^$$' -bench StartToExit -benchtime 50x ./containers/pod/
 	KURMA_BENCH=1 $(GO) test -count=1 -run '^$$' -bench PodMemory -benchtime 1x ./containers/pod/
 	KURMA_E2E=1 KURMA_IMAGE=$(CURDIR)/$(OUT) $(GO) test -run '^$$' -bench . -benchtime 3x ./tests/e2e/
 
