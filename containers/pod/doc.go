@@ -3,9 +3,11 @@
 // host, prepares each pod's directory, cgroup and volumes, starts the
 // pod's in-pod init (package stage) in new namespaces, and follows each
 // pod through its life (see State) from its state on disk, so that a
-// restarted daemon finds its pods again.
+// restarted daemon finds its pods again. It keeps spare inits started
+// ahead for pods to come (see spare_linux.go). docs/pods.md describes
+// the whole runtime.
 //
-//	m, err := pod.Open(ctx, pod.Options{Dir: "/var/lib/kurma/pods", Images: store})
+//	m, err := pod.Open(ctx, pod.Options{Dir: "/var/lib/kurma/pods", RunDir: "/run/kurma/pods", Images: store})
 //	p, err := m.Create(ctx, pod.CreateOptions{Manifest: pm})   // or Images: []pod.ImageApp{...}
 //	st := p.Status()                                          // state, apps, exit codes
 //	st, err = p.Wait(ctx)                                     // until it has ended

@@ -21,7 +21,9 @@
 // (unshare(CLONE_FS) then setns), so no setns ever happens in the daemon.
 // It reaps every process of the pod, copies each app's stdout and stderr
 // to a log file of bounded size, and writes the pod's status (status.json)
-// on every change, atomically.
+// behind every change, atomically. Once the pod runs quietly, it replaces
+// itself with a fresh process of the same binary that holds less memory
+// (see compact_linux.go).
 //
 // # Protocol
 //
@@ -32,6 +34,7 @@
 //	daemon (pod.Manager)                         kurma stage-init (pod PID 1)
 //	clone(NEWNS|NEWPID|NEWUTS|NEWIPC[|NEWNET],
 //	      CLONE_INTO_CGROUP) + exec ───────────────▶ starts, fd 3 = socket
+//	(cgroup v1: add the pid to the groups)
 //	{type:"prepare", dir,        ─────────────────▶ mounts private; devpts, shm,
 //	 ownNetwork}                                     /dev, /proc, /sys trees;
 //	                                                 lo up and metadata
@@ -39,11 +42,12 @@
 //	                             ◀───────────────── {type:"prepared"}
 //	        (a spare init waits here, ready, until a pod is created)
 //	{type:"config", config}      ─────────────────▶ hostname, control socket,
-//	                                                 log pipes
+//	(makes the writable layers                       log pipes
+//	 and empty volumes meanwhile)
 //	                             ◀───────────────── {type:"namespaces"} + [listener fd]
-//	(v1 cgroups: add pid; network hook on
-//	 /proc/PID/ns/net; serve metadata on fd)
+//	network hook on /proc/PID/ns/net
 //	{type:"start"}               ─────────────────▶ per app: rootfs, mounts,
+//	(serves metadata on the fd)
 //	                                                 pivot_root, user, pre-start,
 //	                                                 exec
 //	                             ◀───────────────── {type:"running", pids}
