@@ -349,6 +349,17 @@ func (p *Pod) handshake(ctx context.Context, conn *net.UnixConn, cfg *stage.Conf
 	if err := p.prepareDisk(pl); err != nil {
 		return err
 	}
+	// Without a network hook, "start" needs nothing from "namespaces":
+	// it goes at once, and the init finds it when it is set up.
+	hook := p.m.opts.Network
+	if pl.hostNetwork {
+		hook = nil
+	}
+	if hook == nil {
+		if err := stage.Send(conn, stage.Message{Type: stage.MsgStart}); err != nil {
+			return fmt.Errorf("start the pod's apps: %w", err)
+		}
+	}
 	var msg stage.Message
 	files, err := stage.Recv(conn, &msg)
 	if err != nil {
@@ -368,14 +379,14 @@ func (p *Pod) handshake(ctx context.Context, conn *net.UnixConn, cfg *stage.Conf
 		}
 		listener = files[0]
 		defer listener.Close()
-		if n := p.m.opts.Network; n != nil {
-			if err := n.Setup(ctx, NetNS{PodUUID: p.uuid, Path: fmt.Sprintf("/proc/%d/ns/net", p.rec.StagePid)}); err != nil {
-				return fmt.Errorf("network: %w", err)
-			}
-		}
 	}
-	if err := stage.Send(conn, stage.Message{Type: stage.MsgStart}); err != nil {
-		return fmt.Errorf("start the pod's apps: %w", err)
+	if hook != nil {
+		if err := hook.Setup(ctx, NetNS{PodUUID: p.uuid, Path: fmt.Sprintf("/proc/%d/ns/net", p.rec.StagePid)}); err != nil {
+			return fmt.Errorf("network: %w", err)
+		}
+		if err := stage.Send(conn, stage.Message{Type: stage.MsgStart}); err != nil {
+			return fmt.Errorf("start the pod's apps: %w", err)
+		}
 	}
 	if listener != nil {
 		// Served while the apps start: the socket listens already, so an

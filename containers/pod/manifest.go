@@ -216,11 +216,6 @@ func validate(ctx context.Context, images *image.Store, pm *schema.PodManifest) 
 	if pm.ACVersion.Empty() {
 		pm.ACVersion = schema.AppContainerVersion
 	}
-	// Marshalling runs the schema's own checks (kind, unique names).
-	data, err := json.Marshal(pm)
-	if err != nil {
-		return nil, invalid("pod manifest: %v", err)
-	}
 	if len(pm.Apps) == 0 {
 		return nil, invalid("a pod needs at least one app")
 	}
@@ -252,7 +247,9 @@ func validate(ctx context.Context, images *image.Store, pm *schema.PodManifest) 
 		return nil, err
 	}
 	// The reified manifest: image IDs in full, names filled in.
-	if data, err = json.Marshal(pm); err != nil {
+	// Marshalling runs the schema's own checks (kind, unique names).
+	data, err := json.Marshal(pm)
+	if err != nil {
 		return nil, invalid("pod manifest: %v", err)
 	}
 	p.manifestBytes = data

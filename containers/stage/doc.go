@@ -45,7 +45,8 @@
 //	(makes the writable layers                       log pipes
 //	 and empty volumes meanwhile)
 //	                             ◀───────────────── {type:"namespaces"} + [listener fd]
-//	network hook on /proc/PID/ns/net
+//	network hook on /proc/PID/ns/net (without a hook,
+//	 "start" goes right after the config)
 //	{type:"start"}               ─────────────────▶ per app: rootfs, mounts,
 //	(serves metadata on the fd)
 //	                                                 pivot_root, user, pre-start,
