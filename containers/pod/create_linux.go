@@ -107,6 +107,7 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Pod, error) 
 	if grace == 0 {
 		grace = m.opts.StopGrace
 	}
+	defer m.refill()
 	if err := p.create(ctx, pl, in, opts.StopOnFailure, grace); err != nil {
 		return p, err
 	}

@@ -138,12 +138,12 @@ func (in *podInit) kill() {
 // /sys mounted, loopback up and the metadata listener ready), each with
 // the UUID of the pod it will run, its runtime directory and its cgroup.
 // Create takes one for a pod in the default namespaces and goes on with
-// the config; a new spare starts in the background. A spare has no
+// the config; a new spare starts in the background once the pod runs. A spare has no
 // pod.json: if the daemon dies, the spare gives up when fd 3 closes and
 // the next Open drops its directory and cgroup as those of a pod that
 // never started.
 
-// takeSpare returns a prepared spare init, or nil.
+// takeSpare returns a prepared spare init, or nil. The caller refills.
 func (m *Manager) takeSpare() *podInit {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -156,11 +156,25 @@ func (m *Manager) takeSpare() *podInit {
 			continue
 		default:
 		}
-		m.refillLocked()
 		return in
 	}
-	m.refillLocked()
 	return nil
+}
+
+// SparesReady is how many spare inits are ready for pods to come.
+func (m *Manager) SparesReady() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.spares)
+}
+
+// refill starts spares in the background up to Options.Spares. Create
+// calls it once its pod has started, so that starting a spare does not
+// compete with the pod for the CPU.
+func (m *Manager) refill() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.refillLocked()
 }
 
 // refillLocked starts spares in the background up to Options.Spares.
