@@ -82,6 +82,15 @@ func withoutUnified(fn func() error) error {
 	return <-errc
 }
 
+// runtimeRun runs fn, which runs the OCI runtime name: crun from a
+// thread that does not see the unified cgroup hierarchy.
+func runtimeRun(name string, fn func() error) error {
+	if name == "crun" {
+		return withoutUnified(fn)
+	}
+	return fn()
+}
+
 func needTools(b *testing.B, tools ...string) {
 	for _, t := range tools {
 		if _, err := exec.LookPath(t); err != nil {
@@ -157,13 +166,7 @@ func BenchmarkStartToExit(b *testing.B) {
 			}
 			return nil
 		}
-		var err error
-		if name == "crun" {
-			err = withoutUnified(run)
-		} else {
-			err = run()
-		}
-		if err != nil {
+		if err := runtimeRun(name, run); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -286,13 +289,7 @@ func BenchmarkPodMemory(b *testing.B) {
 				}
 				return nil
 			}
-			var err error
-			if name == "crun" {
-				err = withoutUnified(start)
-			} else {
-				err = start()
-			}
-			if err != nil {
+			if err := runtimeRun(name, start); err != nil {
 				b.Fatal(err)
 			}
 			time.Sleep(time.Second)
@@ -303,11 +300,7 @@ func BenchmarkPodMemory(b *testing.B) {
 			report(name, pids)
 			for j := range cmds {
 				kill := exec.Command(name, "kill", fmt.Sprintf("mem-%d-%d-%d", os.Getpid(), i, j), "KILL")
-				if name == "crun" {
-					_ = withoutUnified(kill.Run) // the container ends with its holder below anyway
-				} else {
-					_ = kill.Run() // likewise
-				}
+				_ = runtimeRun(name, kill.Run) // the container ends with its holder below anyway
 			}
 			for _, c := range cmds {
 				_ = c.Wait() // killed above

@@ -40,13 +40,11 @@ func (p *Pod) Enter(ctx context.Context, o EnterOptions) (stage.ExitStatus, erro
 	if state != Running {
 		return stage.ExitStatus{}, fmt.Errorf("enter pod %s: it is %s, not running", p.uuid, state)
 	}
-	c, err := p.dial()
+	c, done, err := p.connect(ctx)
 	if err != nil {
 		return stage.ExitStatus{}, err
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
+	defer done()
 
 	req := stage.Request{Op: stage.OpEnter, Enter: &stage.EnterRequest{App: o.App, Args: o.Args, Env: o.Env, TTY: o.TTY}}
 	var copies sync.WaitGroup

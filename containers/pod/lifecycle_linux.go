@@ -28,15 +28,27 @@ func (p *Pod) dial() (*net.UnixConn, error) {
 	return c, nil
 }
 
+// connect connects to the init for one request; the connection closes
+// when ctx ends or done is called.
+func (p *Pod) connect(ctx context.Context) (c *net.UnixConn, done func(), err error) {
+	c, err = p.dial()
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	return c, func() {
+		stop()
+		c.Close()
+	}, nil
+}
+
 // request sends one request to the init and reads the first reply.
 func (p *Pod) request(ctx context.Context, req stage.Request) (stage.Reply, error) {
-	c, err := p.dial()
+	c, done, err := p.connect(ctx)
 	if err != nil {
 		return stage.Reply{}, err
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
+	defer done()
 	if err := stage.Send(c, req); err != nil {
 		return stage.Reply{}, err
 	}
