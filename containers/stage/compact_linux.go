@@ -90,10 +90,15 @@ func (in *initProc) compact() (bool, error) {
 	}
 	// No new request: the control socket stops accepting.
 	_ = in.ctl.SetDeadline(time.Now()) // a unix listener always takes a deadline
-	<-in.servePaused
+	paused := false
+	select {
+	case <-in.servePaused:
+		paused = true
+	case <-time.After(time.Second): // serve is not running: give up, and run it again
+	}
 	in.flush() // nothing changes the status now: the reaper is held, requests are not taken
 	in.mu.Lock()
-	if in.busy > 0 {
+	if in.busy > 0 || !paused {
 		// A request came in before the socket stopped accepting.
 		in.compacting = false
 		in.mu.Unlock()

@@ -114,5 +114,8 @@ func (l *logFile) copyFrom(r *os.File) {
 // pause stops copyFrom after the output it has read is written.
 func (l *logFile) pause() {
 	_ = l.r.SetReadDeadline(time.Now()) // a pipe always takes a deadline
-	<-l.paused
+	select {
+	case <-l.paused:
+	case <-l.done: // it had stopped already
+	}
 }
