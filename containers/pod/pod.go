@@ -184,9 +184,6 @@ func (p *Pod) layers() []string {
 	return ids
 }
 
-// ErrRemoved is returned for an operation on a removed pod.
-var ErrRemoved = errors.New("pod was removed")
-
 // removeFiles removes the pod's directories.
 func (p *Pod) removeFiles() error {
 	// Rename first, so a crash never leaves a half-removed pod that looks

@@ -203,7 +203,6 @@ func (s *Status) Ended() bool {
 //	RUN/system/{dev,proc,sys}/      the apps' /dev, /proc and /sys (mounted by the init)
 //	RUN/APP.rootfs/                 mount point of the app's root
 func StatusPath(run string) string    { return filepath.Join(run, "status.json") }
-func ControlPath(run string) string   { return filepath.Join(run, "control") }
 func UpperDir(dir, app string) string { return filepath.Join(dir, app+".upper") }
 func WorkDir(dir, app string) string  { return filepath.Join(dir, app+".work") }
 func RootDir(run, app string) string  { return filepath.Join(run, app+".rootfs") }
@@ -311,9 +310,6 @@ func recv(c *net.UnixConn, v any, size int) ([]*os.File, error) {
 }
 
 var errEOF = errors.New("stage protocol: connection closed")
-
-// IsClosed reports whether err is the peer closing the connection.
-func IsClosed(err error) bool { return errors.Is(err, errEOF) }
 
 func closeAll(files []*os.File) {
 	for _, f := range files {
