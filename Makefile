@@ -9,7 +9,7 @@
 #   make serve-pxe  serve build/kurma/pxe over TFTP and HTTP (docs/booting.md)
 #   make run     build the image and boot it in QEMU on this terminal
 #   make test    unit, privileged and end-to-end tests (QEMU boots)
-#   make bench   the performance table
+#   make bench   the performance table (boot, pod start and memory)
 #
 # scripts/setup (run by make when needed) installs every tool and fetches
 # the pinned kernel.
@@ -125,7 +125,11 @@ test-fuzz: $(SETUP)
 
 test: vet test-unit test-privileged test-fuzz test-e2e
 
+# Pod start (create to exited) and memory per pod beside runc, crun and
+# containerd's shim, measured in the same run (root needed), then boot.
 bench: image
+	KURMA_BENCH=1 $(GO) test -count=1 -run '^$$' -bench StartToExit -benchtime 50x ./containers/pod/
+	KURMA_BENCH=1 $(GO) test -count=1 -run '^$$' -bench PodMemory -benchtime 1x ./containers/pod/
 	KURMA_E2E=1 KURMA_IMAGE=$(CURDIR)/$(OUT) $(GO) test -run '^$$' -bench . -benchtime 3x ./tests/e2e/
 
 # The API's generated code is committed; this regenerates it with the

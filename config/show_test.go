@@ -25,7 +25,7 @@ func TestShowAndExplain(t *testing.T) {
 		"      enabled: true # defaults\n",
 		"        resource/memory: {limit: 1G} # initrd initrd.yaml:9\n",
 		"  extra:\n    - e1000 # cmdline kurma.modules.extra\n",
-		"  socket: /run/kurma/api.sock # defaults defaults.yaml:",
+		"  socket: /run/kurma/kurma.sock # defaults defaults.yaml:",
 	} {
 		if !strings.Contains(show, want) {
 			t.Errorf("show lacks %q:\n%s", want, show)

@@ -9,16 +9,18 @@ import (
 	"github.com/kurmaos/kurma/containers/aci"
 	"github.com/kurmaos/kurma/containers/fetch"
 	"github.com/kurmaos/kurma/containers/image"
+	"github.com/kurmaos/kurma/containers/pod"
 )
 
 // codeOf maps the runtime's errors to the API's codes, so a client can
 // tell bad input from a missing object from a refusal.
 func codeOf(err error) connect.Code {
 	var (
-		manifest *aci.ManifestError
-		entry    *aci.EntryError
-		platform *aci.PlatformError
-		ce       *connect.Error
+		transition *pod.TransitionError
+		manifest   *aci.ManifestError
+		entry      *aci.EntryError
+		platform   *aci.PlatformError
+		ce         *connect.Error
 	)
 	switch {
 	case errors.As(err, &ce):
@@ -27,8 +29,12 @@ func codeOf(err error) connect.Code {
 		return connect.CodeCanceled
 	case errors.Is(err, context.DeadlineExceeded):
 		return connect.CodeDeadlineExceeded
-	case errors.Is(err, image.ErrNotFound), errors.Is(err, fetch.ErrNotFound):
+	case errors.Is(err, image.ErrNotFound), errors.Is(err, fetch.ErrNotFound), errors.Is(err, pod.ErrNotFound):
 		return connect.CodeNotFound
+	case errors.Is(err, pod.ErrInvalid), errors.Is(err, pod.ErrAmbiguous):
+		return connect.CodeInvalidArgument
+	case errors.Is(err, pod.ErrFailed), errors.As(err, &transition):
+		return connect.CodeFailedPrecondition
 	case errors.Is(err, image.ErrInUse), errors.Is(err, image.ErrNoFetcher):
 		return connect.CodeFailedPrecondition
 	case errors.Is(err, fetch.ErrNotAllowed), errors.Is(err, fetch.ErrInsecure):

@@ -151,7 +151,9 @@ type Pod struct {
 	// The pod manifest, as the appc spec's JSON.
 	Manifest []byte `protobuf:"bytes,10,opt,name=manifest,proto3" json:"manifest,omitempty"`
 	// The pod's network addresses.
-	Addresses     []string `protobuf:"bytes,11,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	Addresses []string `protobuf:"bytes,11,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	// What the runtime could not do as asked, and did otherwise.
+	Warnings      []string `protobuf:"bytes,12,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -259,6 +261,13 @@ func (x *Pod) GetManifest() []byte {
 func (x *Pod) GetAddresses() []string {
 	if x != nil {
 		return x.Addresses
+	}
+	return nil
+}
+
+func (x *Pod) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
 	}
 	return nil
 }
@@ -1850,7 +1859,7 @@ var File_kurma_v1_pods_proto protoreflect.FileDescriptor
 
 const file_kurma_v1_pods_proto_rawDesc = "" +
 	"\n" +
-	"\x13kurma/v1/pods.proto\x12\bkurma.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x03\n" +
+	"\x13kurma/v1/pods.proto\x12\bkurma.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd5\x03\n" +
 	"\x03Pod\x12\x12\n" +
 	"\x04uuid\x18\x01 \x01(\tR\x04uuid\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12(\n" +
@@ -1866,7 +1875,8 @@ const file_kurma_v1_pods_proto_rawDesc = "" +
 	"\tisolators\x18\t \x03(\v2\x18.kurma.v1.IsolatorStatusR\tisolators\x12\x1a\n" +
 	"\bmanifest\x18\n" +
 	" \x01(\fR\bmanifest\x12\x1c\n" +
-	"\taddresses\x18\v \x03(\tR\taddresses\"\xe5\x02\n" +
+	"\taddresses\x18\v \x03(\tR\taddresses\x12\x1a\n" +
+	"\bwarnings\x18\f \x03(\tR\bwarnings\"\xe5\x02\n" +
 	"\x03App\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bimage_id\x18\x02 \x01(\tR\aimageId\x12\x1d\n" +

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/kurmaos/kurma/containers/aci/acitest"
+)
+
+func privileged(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 || os.Getenv("KURMA_TEST_PRIVILEGED") != "1" {
+		t.Skip("needs root and KURMA_TEST_PRIVILEGED=1 (namespaces, cgroups): make test-privileged")
+	}
+}
+
+// realDaemon runs `kurma daemon` in-process on temporary directories and
+// socket; the stage binary is this test binary's sibling, the kurma
+// command built for the test.
+type realDaemon struct {
+	dir, socket string
+	errOut      *syncBuffer
+}
+
+func startRealDaemon(t *testing.T) *realDaemon {
+	t.Helper()
+	privileged(t)
+	dir := t.TempDir()
+	stage := buildKurma(t)
+	d := &realDaemon{dir: dir, socket: filepath.Join(dir, "kurma.sock"), errOut: &syncBuffer{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out syncBuffer
+	go func() {
+		done <- run(ctx, nil, &out, d.errOut, []string{"daemon", "--state-dir", filepath.Join(dir, "state"),
+			"--run-dir", filepath.Join(dir, "run"), "--socket", d.socket, "--stage-binary", stage, "--spares", "0"})
+	}()
+	t.Cleanup(func() {
+		// Remove what the test left, then stop the daemon.
+		var o, e bytes.Buffer
+		run(context.Background(), nil, &o, &e, []string{"-H", "unix://" + d.socket, "--json", "list"})
+		var l struct {
+			Pods []struct {
+				UUID string `json:"uuid"`
+			} `json:"pods"`
+		}
+		json.Unmarshal(o.Bytes(), &l)
+		for _, p := range l.Pods {
+			run(context.Background(), nil, &o, &e, []string{"-H", "unix://" + d.socket, "rm", "--force", p.UUID})
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon: %v\n%s", err, d.errOut.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "daemon ready") {
+		select {
+		case err := <-done:
+			t.Fatalf("daemon stopped: %v\n%s", err, d.errOut.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon not ready: %s", d.errOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return d
+}
+
+// buildKurma builds the kurma command, for the pods' inits.
+func buildKurma(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "kurma")
+	var stderr bytes.Buffer
+	cmd := execCommand("go", "build", "-o", out, ".")
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, stderr.String())
+	}
+	return out
+}
+
+func (d *realDaemon) kurma(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), strings.NewReader(""), &out, &errOut, append([]string{"-H", "unix://" + d.socket}, args...))
+	return out.String(), errOut.String(), err
+}
+
+func (d *realDaemon) must(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errOut, err := d.kurma(t, args...)
+	if err != nil {
+		t.Fatalf("kurma %s: %v\n%s\ndaemon: %s", strings.Join(args, " "), err, errOut, d.errOut.String())
+	}
+	return out
+}
+
+func (d *realDaemon) importBusybox(t *testing.T) {
+	t.Helper()
+	data, err := acitest.Busybox("example.com/busybox", nil, "")
+	if err != nil {
+		t.Skipf("busybox-static is needed: %v", err)
+	}
+	p := filepath.Join(d.dir, "busybox.aci")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.must(t, "image", "import", p)
+}
+
+type listed struct {
+	Pods []struct {
+		UUID  string `json:"uuid"`
+		Name  string `json:"name"`
+		State string `json:"state"`
+		Apps  []struct {
+			Name     string `json:"name"`
+			State    string `json:"state"`
+			ExitCode int    `json:"exit_code"`
+		} `json:"apps"`
+	} `json:"pods"`
+}
+
+// TestPodVerbs drives every pod verb of the CLI against a real daemon
+// running real pods.
+func TestPodVerbs(t *testing.T) {
+	d := startRealDaemon(t)
+	d.importBusybox(t)
+
+	// run: a long-running pod by name, and one that exits 3 with --wait.
+	uuid := strings.TrimSpace(d.must(t, "run", "--name", "web", "--env", "GREETING=hello", "example.com/busybox", "--",
+		"/bin/sh", "-c", `echo "$GREETING from $AC_APP_NAME"; exec sleep 300`))
+	if len(uuid) != 36 {
+		t.Fatalf("run printed %q, want a UUID", uuid)
+	}
+	out, _, err := d.kurma(t, "run", "--wait", "example.com/busybox", "--", "/bin/sh", "-c", "echo bye; exit 3")
+	var ex exitError
+	if !asExit(err, &ex) || int(ex) != 3 || !strings.Contains(out, "bye") {
+		t.Errorf("run --wait: %v %q, want exit status 3 and the output", err, out)
+	}
+
+	// list, sorted, and --json parsed back.
+	var l listed
+	if err := json.Unmarshal([]byte(d.must(t, "--json", "list", "--sort", "name")), &l); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Pods) != 2 || l.Pods[1].Name != "web" || l.Pods[1].State != "POD_STATE_RUNNING" || l.Pods[0].Apps[0].ExitCode != 3 {
+		t.Errorf("list: %+v", l)
+	}
+	table := d.must(t, "list")
+	if !strings.Contains(table, "web") || !strings.Contains(table, "running") || !strings.Contains(table, "busybox:exited(3)") {
+		t.Errorf("list table:\n%s", table)
+	}
+
+	// show by name, by full UUID and by a unique prefix.
+	for _, ref := range []string{"web", uuid, uuid[:8]} {
+		if out := d.must(t, "show", ref); !strings.Contains(out, uuid) || !strings.Contains(out, "State:     running") {
+			t.Errorf("show %s:\n%s", ref, out)
+		}
+	}
+	if _, _, err := d.kurma(t, "show", "nosuchpod"); err == nil || !strings.Contains(err.Error(), "not_found") {
+		t.Errorf("show of a missing pod: %v", err)
+	}
+
+	// logs, waiting for the app's first line.
+	var logs string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if logs = d.must(t, "logs", "web"); strings.Contains(logs, "hello from busybox") {
+			break
+		}
+	}
+	if !strings.Contains(logs, "hello from busybox") {
+		t.Errorf("logs: %q", logs)
+	}
+
+	// enter without a terminal: output and exit status come back.
+	out, _, err = d.kurma(t, "enter", "web", "--", "/bin/sh", "-c", "echo inside $AC_APP_NAME; exit 5")
+	if !asExit(err, &ex) || int(ex) != 5 || !strings.Contains(out, "inside busybox") {
+		t.Errorf("enter: %v %q", err, out)
+	}
+
+	// stop, then rm; a running pod is not removed without --force.
+	second := strings.TrimSpace(d.must(t, "run", "example.com/busybox", "--", "sleep", "300"))
+	if _, _, err := d.kurma(t, "rm", second); err == nil || !strings.Contains(err.Error(), "stop it first") {
+		t.Errorf("rm of a running pod: %v", err)
+	}
+	d.must(t, "stop", "--grace", "1", "web")
+	if out := d.must(t, "show", "web"); !strings.Contains(out, "stopped") {
+		t.Errorf("after stop:\n%s", out)
+	}
+	d.must(t, "rm", "web")
+	d.must(t, "rm", "--force", second)
+	if _, _, err := d.kurma(t, "show", "web"); err == nil {
+		t.Error("web is still there after rm")
+	}
+}
+
+// TestAmbiguousPrefix creates pods until two UUIDs share their first
+// digit (17 at most) and addresses them by it: the error lists both.
+func TestAmbiguousPrefix(t *testing.T) {
+	d := startRealDaemon(t)
+	d.importBusybox(t)
+	seen := map[byte]string{}
+	for i := 0; i < 17; i++ {
+		u := strings.TrimSpace(d.must(t, "run", "example.com/busybox"))
+		if other, ok := seen[u[0]]; ok {
+			_, _, err := d.kurma(t, "show", u[:1])
+			if err == nil || !strings.Contains(err.Error(), "invalid_argument") || !strings.Contains(err.Error(), u) || !strings.Contains(err.Error(), other) {
+				t.Errorf("show %s: %v, want the candidates %s and %s", u[:1], err, u, other)
+			}
+			return
+		}
+		seen[u[0]] = u
+	}
+	t.Fatal("17 UUIDs with 16 different first digits")
+}
+
+// TestEnterWithTerminal runs the CLI with a terminal as its stdin and
+// stdout: the command gets a terminal of the pod, sized like ours, and its
+// exit status comes back.
+func TestEnterWithTerminal(t *testing.T) {
+	d := startRealDaemon(t)
+	d.importBusybox(t)
+	d.must(t, "run", "--name", "shell", "example.com/busybox", "--", "sleep", "300")
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	defer slave.Close()
+	if err := pty.Setsize(slave, &pty.Winsize{Rows: 33, Cols: 111}); err != nil {
+		t.Fatal(err)
+	}
+	var masterOut syncBuffer
+	go io.Copy(&masterOut, master)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(context.Background(), slave, slave, slave, []string{"-H", "unix://" + d.socket, "enter", "shell"})
+	}()
+	io.WriteString(master, "tty; stty size; exit 7\n")
+	select {
+	case err := <-done:
+		var ex exitError
+		if !asExit(err, &ex) || int(ex) != 7 {
+			t.Errorf("enter: %v, want exit status 7", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("enter did not end: %q", masterOut.String())
+	}
+	time.Sleep(100 * time.Millisecond)
+	out := masterOut.String()
+	if !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "33 111") {
+		t.Errorf("the command saw no terminal of 33x111:\n%q", out)
+	}
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+
+	kurmav1 "github.com/kurmaos/kurma/api/kurma/v1"
+)
+
+func (c *cli) runCmd() *cobra.Command {
+	var (
+		name, manifest, user, group, workdir string
+		env, volumes, mounts                 []string
+		wait, fetchImages                    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run [flags] IMAGE... [-- COMMAND ARG...] | run --manifest FILE",
+		Short: "Run images as a pod (one app each), or a pod manifest",
+		Long: `run creates and starts a pod and prints its UUID.
+
+Images are IDs or names with labels (example.com/app:1.0). A command after
+-- replaces the image's exec (one image only). Volumes are NAME:empty or
+NAME:host:/path, with :ro to make them read-only; --mount VOLUME:TARGET
+mounts one into every app at a mount point name of its image or an
+absolute path. With --wait, run waits for the apps to exit, prints their
+output and exits with the first app's status.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := &kurmav1.CreatePodRequest{Name: name, Wait: wait}
+			images, command := args, []string(nil)
+			if dash := cmd.ArgsLenAtDash(); dash >= 0 {
+				images, command = args[:dash], args[dash:]
+			}
+			switch {
+			case manifest != "":
+				if len(images) > 0 {
+					return fmt.Errorf("run: give a manifest or images, not both")
+				}
+				data, err := os.ReadFile(manifest)
+				if err != nil {
+					return err
+				}
+				req.Spec = &kurmav1.CreatePodRequest_Manifest{Manifest: data}
+			case len(images) == 0:
+				return fmt.Errorf("run: no image given")
+			default:
+				if len(command) > 0 && len(images) > 1 {
+					return fmt.Errorf("run: a command after -- needs exactly one image, not %d", len(images))
+				}
+				spec := &kurmav1.RunSpec{Fetch: fetchImages}
+				envMap := map[string]string{}
+				for _, e := range env {
+					k, v, ok := strings.Cut(e, "=")
+					if !ok || k == "" {
+						return fmt.Errorf("run: --env %q: want NAME=VALUE", e)
+					}
+					envMap[k] = v
+				}
+				var appMounts []*kurmav1.Mount
+				for _, m := range mounts {
+					vol, target, ok := strings.Cut(m, ":")
+					if !ok || vol == "" || target == "" {
+						return fmt.Errorf("run: --mount %q: want VOLUME:TARGET", m)
+					}
+					appMounts = append(appMounts, &kurmav1.Mount{Volume: vol, Path: target})
+				}
+				for _, img := range images {
+					spec.Apps = append(spec.Apps, &kurmav1.AppSpec{Image: img, Exec: command, Environment: envMap,
+						User: user, Group: group, WorkingDirectory: workdir, Mounts: appMounts})
+				}
+				for _, v := range volumes {
+					vol, err := parseVolume(v)
+					if err != nil {
+						return err
+					}
+					spec.Volumes = append(spec.Volumes, vol)
+				}
+				req.Spec = &kurmav1.CreatePodRequest_Run{Run: spec}
+			}
+			api, err := c.api()
+			if err != nil {
+				return err
+			}
+			resp, err := api.pods.Create(cmd.Context(), connect.NewRequest(req))
+			if err != nil {
+				return err
+			}
+			p := resp.Msg.Pod
+			if c.json {
+				return c.printJSON(p)
+			}
+			if !wait {
+				fmt.Fprintln(c.stdout, p.Uuid)
+				return nil
+			}
+			if err := c.printLogs(cmd, p.Uuid, "", false, 0); err != nil {
+				return err
+			}
+			if len(p.Apps) > 0 && p.Apps[0].ExitCode != 0 {
+				return exitError(p.Apps[0].ExitCode)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "a unique name for the pod")
+	f.StringVar(&manifest, "manifest", "", "run this appc pod manifest (JSON) instead of images")
+	f.StringArrayVarP(&env, "env", "e", nil, "NAME=VALUE added to every app's environment (repeat)")
+	f.StringArrayVar(&volumes, "volume", nil, "NAME:empty or NAME:host:/path, optionally :ro (repeat)")
+	f.StringArrayVar(&mounts, "mount", nil, "VOLUME:TARGET mounted into every app (repeat)")
+	f.StringVar(&user, "user", "", "run the apps as this user (name, number or path)")
+	f.StringVar(&group, "group", "", "run the apps with this group")
+	f.StringVar(&workdir, "workdir", "", "the apps' working directory")
+	f.BoolVar(&wait, "wait", false, "wait for the apps to exit, print their output, exit with the first app's status")
+	f.BoolVar(&fetchImages, "fetch", false, "fetch images the store does not have")
+	return cmd
+}
+
+// parseVolume reads NAME:empty[:ro] or NAME:host:/path[:ro].
+func parseVolume(s string) (*kurmav1.Volume, error) {
+	parts := strings.Split(s, ":")
+	ro := false
+	if len(parts) > 2 && parts[len(parts)-1] == "ro" {
+		ro, parts = true, parts[:len(parts)-1]
+	}
+	switch {
+	case len(parts) == 2 && parts[1] == "empty":
+		return &kurmav1.Volume{Name: parts[0], Kind: "empty", ReadOnly: ro}, nil
+	case len(parts) == 3 && parts[1] == "host" && strings.HasPrefix(parts[2], "/"):
+		return &kurmav1.Volume{Name: parts[0], Kind: "host", Source: parts[2], ReadOnly: ro, Recursive: true}, nil
+	}
+	return nil, fmt.Errorf("run: --volume %q: want NAME:empty or NAME:host:/absolute/path, optionally :ro", s)
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	kurmav1 "github.com/kurmaos/kurma/api/kurma/v1"
+)
+
+func (c *cli) showCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "show POD",
+		Aliases: []string{"status"},
+		Short:   "Show a pod: its state, apps and their exit statuses",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			api, err := c.api()
+			if err != nil {
+				return err
+			}
+			resp, err := api.pods.Get(cmd.Context(), connect.NewRequest(&kurmav1.GetPodRequest{Pod: args[0]}))
+			if err != nil {
+				return err
+			}
+			p := resp.Msg.Pod
+			if c.json {
+				return c.printJSON(p)
+			}
+			now := time.Now()
+			when := func(t *timestamppb.Timestamp) string {
+				if t == nil {
+					return "-"
+				}
+				return t.AsTime().Local().Format(time.RFC3339) + " (" + ago(t.AsTime(), now) + ")"
+			}
+			tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintf(tw, "UUID:\t%s\n", p.Uuid)
+			if p.Name != "" {
+				fmt.Fprintf(tw, "Name:\t%s\n", p.Name)
+			}
+			fmt.Fprintf(tw, "State:\t%s\n", podState(p.State))
+			if p.Message != "" {
+				fmt.Fprintf(tw, "Message:\t%s\n", p.Message)
+			}
+			fmt.Fprintf(tw, "Created:\t%s\n", when(p.CreatedAt))
+			fmt.Fprintf(tw, "Started:\t%s\n", when(p.StartedAt))
+			fmt.Fprintf(tw, "Finished:\t%s\n", when(p.FinishedAt))
+			for _, w := range p.Warnings {
+				fmt.Fprintf(tw, "Warning:\t%s\n", w)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.stdout)
+			t := &table{header: []string{"APP", "IMAGE", "STATE", "EXIT", "STARTED"}, shrink: 1}
+			for _, a := range p.Apps {
+				exit := ""
+				if a.State == kurmav1.AppState_APP_STATE_EXITED {
+					exit = fmt.Sprint(a.ExitCode)
+					if a.Signal != "" {
+						exit += " (" + a.Signal + ")"
+					}
+				}
+				started := ""
+				if a.StartedAt != nil {
+					started = ago(a.StartedAt.AsTime(), now)
+				}
+				t.add(a.Name, shortID(a.ImageId), appState(a.State), exit, started)
+			}
+			return t.print(c.stdout)
+		},
+	}
+}

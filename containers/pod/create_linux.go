@@ -1,0 +1,423 @@
+package pod
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+
+	"github.com/kurmaos/kurma/containers/atomicfile"
+	"github.com/kurmaos/kurma/containers/metadata"
+	"github.com/kurmaos/kurma/containers/stage"
+)
+
+// CreateOptions describe a pod to create: a pod manifest, or images to
+// run with some changes (the shortcut).
+type CreateOptions struct {
+	// Name is an optional unique name: lowercase letters, digits and
+	// dashes, at most 63.
+	Name     string
+	Manifest *schema.PodManifest
+	// Images and Volumes make a pod manifest when Manifest is nil. Mount
+	// points that no mount fills get an empty volume of their name.
+	Images  []ImageApp
+	Volumes []types.Volume
+	// StopOnFailure ends the pod when an app exits with a non-zero status.
+	StopOnFailure bool
+	// StopGrace is used when the pod stops itself (StopOnFailure, or a
+	// SIGTERM to its init); 0 is the manager's default.
+	StopGrace time.Duration
+}
+
+// ErrFailed is wrapped by the error of a pod that could not start; the
+// pod stays, in state Failed, until it is removed.
+var ErrFailed = errors.New("pod failed")
+
+// Create validates the pod, then makes and starts it. It returns when
+// every app has started (state Running) or the pod has failed. A pod
+// that fails validation leaves nothing behind (the error wraps
+// ErrInvalid); one that fails later is returned with the error, in state
+// Failed, and stays until removed.
+func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Pod, error) {
+	pm := opts.Manifest
+	if pm != nil {
+		// The manifest is reified in place: work on a copy.
+		data, err := json.Marshal(pm)
+		if err != nil {
+			return nil, invalid("pod manifest: %v", err)
+		}
+		if pm, err = ParseManifest(data); err != nil {
+			return nil, err
+		}
+	} else {
+		var err error
+		if pm, err = fromImages(m.opts.Images, opts.Images, opts.Volumes); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Name != "" && !namePattern.MatchString(opts.Name) {
+		return nil, invalid("name %q: use lowercase letters, digits and dashes (at most 63)", opts.Name)
+	}
+	pl, err := validate(ctx, m.opts.Images, pm)
+	if err != nil {
+		return nil, err
+	}
+	// A spare init comes with its pod's UUID, runtime directory and
+	// cgroup already made (see spare_linux.go).
+	var in *podInit
+	if !pl.hostNetwork && !pl.hostUTS {
+		in = m.takeSpare()
+	}
+	uuid := newUUID()
+	if in != nil {
+		uuid = in.uuid
+	}
+	rec := &record{UUID: uuid, Name: opts.Name, State: Preparing, Warnings: pl.warnings, CreatedAt: time.Now().UTC(), Token: metadata.NewToken(), HostNetwork: pl.hostNetwork}
+	for _, a := range pl.apps {
+		rec.Apps = append(rec.Apps, appRecord{Name: a.name, ImageID: a.img.ID, Layers: a.layers})
+	}
+	p := m.newPod(rec)
+	// Registered before the layers are stacked, so the store keeps them.
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		m.dropSpareLater(in)
+		return nil, errors.New("pod manager is closed")
+	}
+	if opts.Name != "" {
+		for _, o := range m.pods {
+			if o.name == opts.Name {
+				m.mu.Unlock()
+				m.dropSpareLater(in)
+				return nil, invalid("a pod named %s exists (%s)", opts.Name, o.uuid)
+			}
+		}
+	}
+	m.pods[uuid] = p
+	m.mu.Unlock()
+
+	grace := opts.StopGrace
+	if grace == 0 {
+		grace = m.opts.StopGrace
+	}
+	defer m.refill()
+	if err := p.create(ctx, pl, in, opts.StopOnFailure, grace); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// create makes the pod's runtime directory, cgroup and init, unless a
+// spare init (in) brings them, and runs the start protocol (see package
+// stage).
+func (p *Pod) create(ctx context.Context, pl *plan, in *podInit, stopOnFailure bool, grace time.Duration) error {
+	if in == nil {
+		if err := os.Mkdir(p.run, 0o700); err != nil {
+			return p.failEarly(err)
+		}
+		if _, err := p.m.cg.Create(p.uuid); err != nil {
+			return p.failEarly(err)
+		}
+	}
+	cfg, err := p.prepareRun(ctx, pl)
+	if err != nil {
+		return p.failEarly(p.dropInit(in, err))
+	}
+	cfg.StopOnFailure, cfg.StopGrace = stopOnFailure, grace
+	p.m.md.Register(p.rec.Token, p.metadataPod(pl))
+	url := fmt.Sprintf("http://127.0.0.1:%d/%s", stage.MetadataPort, p.rec.Token)
+	if pl.hostNetwork {
+		addr, err := p.m.hostMetadataAddr()
+		if err != nil {
+			return p.failEarly(err)
+		}
+		url = "http://" + addr + "/" + p.rec.Token
+	}
+	for i := range cfg.Apps {
+		cfg.Apps[i].Env = environment(pl.apps[i].name, pl.apps[i].app.Environment, url)
+	}
+	if in == nil {
+		if in, err = p.m.spawnInit(ctx, p.uuid, pl.hostNetwork, pl.hostUTS); err != nil {
+			return p.failEarly(err)
+		}
+	}
+	p.mu.Lock()
+	p.rec.StagePid, p.rec.StageStart = in.pid, in.start
+	p.mu.Unlock()
+	conn := in.conn
+	err = p.handshake(ctx, conn, cfg, pl)
+	if err == nil {
+		go func() {
+			// "ended" comes before the kernel has torn the pod's
+			// namespaces down; EOF means the init went on without fd 3
+			// (see package stage): its exit tells then.
+			var msg stage.Message
+			if _, err := stage.Recv(conn, &msg); err == nil && msg.Type == stage.MsgEnded {
+				p.ended(nil)
+			}
+			conn.Close()
+		}()
+	} else {
+		conn.Close()
+	}
+	go func() {
+		<-in.done
+		p.ended(in.err)
+	}()
+	if err != nil {
+		// The init ends on its own when it fails, once it has written its
+		// status; make sure of it.
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = p.kill(kctx) // the state below says what happened
+			cancel()
+		}
+		p.mu.Lock()
+		msg := p.rec.Error
+		p.mu.Unlock()
+		if msg == "" {
+			msg = err.Error()
+		}
+		return fmt.Errorf("%w: %s", ErrFailed, msg)
+	}
+	return nil
+}
+
+// dropInit kills a claimed init that will not run its pod, and returns
+// err.
+func (p *Pod) dropInit(in *podInit, err error) error {
+	if in != nil {
+		in.kill()
+	}
+	return err
+}
+
+// failEarly records a failure before the init ran.
+func (p *Pod) failEarly(err error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, statErr := os.Stat(p.run); statErr == nil {
+		if serr := p.setState(Failed, err.Error()); serr != nil {
+			p.m.opts.Logf("pod %s: %v", p.uuid, serr)
+		}
+	} else {
+		p.rec.State, p.rec.Error = Failed, err.Error()
+	}
+	close(p.done)
+	return fmt.Errorf("%w: %v", ErrFailed, err)
+}
+
+// prepareRun writes the pod's runtime directory and returns the init's
+// config.
+func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, error) {
+	if err := atomicfile.Write(filepath.Join(p.run, "manifest"), pl.manifestBytes, 0o600); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	err := p.rec.save(p.run)
+	p.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	hostname := "kurma-" + p.uuid[:8]
+	if p.name != "" {
+		hostname = p.name
+	}
+	if pl.hostUTS {
+		hostname = ""
+	}
+	cfg := &stage.Config{UUID: p.uuid, Hostname: hostname, Dir: p.dir, RunDir: p.run, HostNetwork: pl.hostNetwork, LogMaxBytes: p.m.opts.LogMaxBytes}
+	for _, a := range pl.apps {
+		if err := os.Mkdir(stage.RootDir(p.run, a.name), 0o755); err != nil {
+			return nil, err
+		}
+		lowers, err := p.m.opts.Images.Lowers(ctx, a.img.ID)
+		if err != nil {
+			return nil, err
+		}
+		ac := stage.AppConfig{
+			Name: a.name, Lowers: lowers, ReadOnlyRootFS: a.ro, Exec: a.app.Exec,
+			User: a.app.User, Group: a.app.Group, SupplementaryGIDs: a.app.SupplementaryGIDs,
+			WorkingDirectory: a.app.WorkingDirectory,
+		}
+		for _, h := range a.app.EventHandlers {
+			switch h.Name {
+			case "pre-start":
+				ac.PreStart = append(ac.PreStart, h.Exec)
+			case "post-stop":
+				ac.PostStop = append(ac.PostStop, h.Exec)
+			}
+		}
+		for _, m := range a.mounts {
+			src := m.volume.Source
+			if m.volume.Kind == "empty" {
+				src = filepath.Join(p.dir, "volumes", m.volume.Name.String())
+			}
+			ac.Mounts = append(ac.Mounts, stage.Mount{Source: src, Target: m.target, ReadOnly: m.readOnly, Recursive: m.recursive})
+		}
+		cfg.Apps = append(cfg.Apps, ac)
+	}
+	return cfg, nil
+}
+
+// prepareDisk makes the pod's directory on disk: the apps' writable
+// layers and the empty volumes. The init needs them only once it starts
+// the apps, so the daemon makes them while the init sets itself up.
+func (p *Pod) prepareDisk(pl *plan) error {
+	if err := os.Mkdir(p.dir, 0o700); err != nil {
+		return err
+	}
+	for _, a := range pl.apps {
+		for _, d := range []string{stage.UpperDir(p.dir, a.name), stage.WorkDir(p.dir, a.name)} {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				return err
+			}
+		}
+		// The upper directory is the root of the app's filesystem: its
+		// mode is the root's, whatever the umask.
+		if err := os.Chmod(stage.UpperDir(p.dir, a.name), 0o755); err != nil {
+			return err
+		}
+	}
+	if len(pl.emptyVolumes) > 0 {
+		if err := os.Mkdir(filepath.Join(p.dir, "volumes"), 0o700); err != nil {
+			return err
+		}
+	}
+	for name, v := range pl.emptyVolumes {
+		dir := filepath.Join(p.dir, "volumes", name)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return err
+		}
+		uid, gid := 0, 0
+		if v.UID != nil {
+			uid = *v.UID
+		}
+		if v.GID != nil {
+			gid = *v.GID
+		}
+		mode, err := volumeMode(v)
+		if err != nil {
+			return err
+		}
+		// chown before chmod: chown clears setuid and setgid bits.
+		if err := os.Lchown(dir, uid, gid); err != nil {
+			return err
+		}
+		if err := os.Chmod(dir, mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// environment is an app's environment (ace.md, Execution Environment):
+// PATH and container=kurma, which the app's environment may change, then
+// AC_APP_NAME and AC_METADATA_URL, which it may not.
+func environment(app string, env types.Environment, url string) []string {
+	vars := types.Environment{
+		{Name: "PATH", Value: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		{Name: "container", Value: "kurma"},
+	}
+	for _, e := range env {
+		vars.Set(e.Name, e.Value)
+	}
+	vars.Set("AC_APP_NAME", app)
+	vars.Set("AC_METADATA_URL", url)
+	out := make([]string, 0, len(vars))
+	for _, e := range vars {
+		out = append(out, e.Name+"="+e.Value)
+	}
+	return out
+}
+
+// handshake runs the start protocol with the init on conn.
+func (p *Pod) handshake(ctx context.Context, conn *net.UnixConn, cfg *stage.Config, pl *plan) error {
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	if err := stage.Send(conn, stage.Message{Type: stage.MsgConfig, Config: cfg}); err != nil {
+		return fmt.Errorf("send config to the pod's init: %w", err)
+	}
+	if err := p.prepareDisk(pl); err != nil {
+		return err
+	}
+	// Without a network hook, "start" needs nothing from "namespaces":
+	// it goes at once, and the init finds it when it is set up.
+	hook := p.m.opts.Network
+	if pl.hostNetwork {
+		hook = nil
+	}
+	if hook == nil {
+		if err := stage.Send(conn, stage.Message{Type: stage.MsgStart}); err != nil {
+			return fmt.Errorf("start the pod's apps: %w", err)
+		}
+	}
+	var msg stage.Message
+	files, err := stage.Recv(conn, &msg)
+	if err != nil {
+		return fmt.Errorf("pod's init: %w", err)
+	}
+	if msg.Type == stage.MsgFailed {
+		return errors.New(msg.Error)
+	}
+	if msg.Type != stage.MsgNamespaces {
+		return fmt.Errorf("pod's init said %q, want %q", msg.Type, stage.MsgNamespaces)
+	}
+	var listener *os.File
+	if !pl.hostNetwork {
+		if len(files) != 1 {
+			closeFiles(files)
+			return fmt.Errorf("pod's init sent %d descriptors, want the metadata listener", len(files))
+		}
+		listener = files[0]
+		defer listener.Close()
+	}
+	if hook != nil {
+		if err := hook.Setup(ctx, NetNS{PodUUID: p.uuid, Path: fmt.Sprintf("/proc/%d/ns/net", p.rec.StagePid)}); err != nil {
+			return fmt.Errorf("network: %w", err)
+		}
+		if err := stage.Send(conn, stage.Message{Type: stage.MsgStart}); err != nil {
+			return fmt.Errorf("start the pod's apps: %w", err)
+		}
+	}
+	if listener != nil {
+		// Served while the apps start: the socket listens already, so an
+		// app's first request waits in its backlog at worst.
+		l, err := net.FileListener(listener)
+		if err != nil {
+			return err
+		}
+		p.m.md.Serve(l, p.rec.Token)
+	}
+	if _, err := stage.Recv(conn, &msg); err != nil {
+		return fmt.Errorf("pod's init: %w", err)
+	}
+	if msg.Type != stage.MsgRunning {
+		return errors.New(msg.Error)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.setState(Running, "")
+}
+
+// metadataPod is what the metadata service serves for the pod.
+func (p *Pod) metadataPod(pl *plan) *metadata.Pod {
+	mp := &metadata.Pod{UUID: p.uuid, Manifest: pl.manifestBytes, Annotations: pl.manifest.Annotations, Apps: map[string]metadata.App{}}
+	for _, a := range pl.apps {
+		im, err := json.Marshal(a.img.Manifest)
+		if err != nil {
+			im = nil
+		}
+		mp.Apps[a.name] = metadata.App{ImageID: a.img.ID, ImageManifest: im, Annotations: a.annots}
+	}
+	return mp
+}
