@@ -55,11 +55,11 @@ var shutdownSignals = map[os.Signal]func(m *Machine) Action{
 	SignalHalt:     func(*Machine) Action { return Halt },
 	SignalPoweroff: func(*Machine) Action { return Poweroff },
 	SignalReboot:   func(*Machine) Action { return Reboot },
-	unix.SIGINT:  func(m *Machine) Action { return m.onSignal },
-	unix.SIGTERM: func(m *Machine) Action { return m.onSignal },
-	unix.SIGUSR1: func(*Machine) Action { return Halt },
-	unix.SIGUSR2: func(*Machine) Action { return Poweroff },
-	unix.SIGPWR:  func(*Machine) Action { return Poweroff },
+	unix.SIGINT:    func(m *Machine) Action { return m.onSignal },
+	unix.SIGTERM:   func(m *Machine) Action { return m.onSignal },
+	unix.SIGUSR1:   func(*Machine) Action { return Halt },
+	unix.SIGUSR2:   func(*Machine) Action { return Poweroff },
+	unix.SIGPWR:    func(*Machine) Action { return Poweroff },
 }
 
 // The real-time signals that ask PID 1 to halt, power off or reboot, as

@@ -34,4 +34,3 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
-
