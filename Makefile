@@ -22,7 +22,7 @@ PROFILE   ?= qemu
 KDIR      := build/kernel/$(KERNEL_RELEASE)
 OUT       := build/kurma
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -buildid='
+GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -buildid= -X main.version=$(VERSION)'
 SETUP     := build/.setup-done
 
 # Boot media are dated at the last commit, so a build is reproducible.
@@ -64,13 +64,24 @@ build/buildroot/%/.done: buildroot/recipes/%.yaml $(SETUP) build/bin/kurma-build
 	build/bin/kurma-build buildroot -recipe $* -o build/buildroot/$*
 	@touch $@
 
-image: $(SETUP) build/bin/kurma-init build/bin/kurma-build $(TREES:%=%/.done)
+# Images the initrd ships (imported at boot from /usr/share/kurma/images).
+IMAGES := busybox
+
+build/buildroot/%.aci: buildroot/recipes/%.yaml $(SETUP) build/bin/kurma-build
+	build/bin/kurma-build buildroot -recipe $* -o build/buildroot/$*-image -aci $@ -version $(VERSION)
+
+# The binaries of the image: PID 1, the runtime and CLI, the pods' init.
+BINARIES := kurma-init kurma kurma-stage
+
+image: $(SETUP) $(BINARIES:%=build/bin/%) build/bin/kurma-build $(TREES:%=%/.done) $(IMAGES:%=build/buildroot/%.aci)
 	@mkdir -p $(OUT)
 	cp $(KDIR)/vmlinuz $(OUT)/vmlinuz
 	ln -f $(KDIR)/vmlinux $(OUT)/vmlinux 2>/dev/null || cp $(KDIR)/vmlinux $(OUT)/vmlinux
 	build/bin/kurma-build initrd -o $(OUT)/initrd.img -init build/bin/kurma-init \
 		-kernel-dir $(KDIR) -release $(KERNEL_RELEASE) -profile $(PROFILE) \
-		-version $(VERSION) $(TREES:%=-tree %)
+		-version $(VERSION) $(TREES:%=-tree %) -config initrd/base-config.yaml \
+		-file /bin/kurma=build/bin/kurma -file /bin/kurma-stage=build/bin/kurma-stage \
+		$(foreach i,$(IMAGES),-file /usr/share/kurma/images/$(i).aci=build/buildroot/$(i).aci)
 	echo "console=tty0 console=ttyS0,115200n8 loglevel=4" > $(OUT)/cmdline
 
 iso: image

@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -33,7 +34,14 @@ func Assemble(ctx context.Context, r *Recipe, pkgs []Package, moduleDir, dest st
 		}
 	}
 	for _, d := range r.Dirs {
-		if err := os.MkdirAll(filepath.Join(dest, d), 0o755); err != nil {
+		path, mode, err := dirMode(d)
+		if err != nil {
+			return nil, fmt.Errorf("recipe %s: %w", r.Name, err)
+		}
+		if err := os.MkdirAll(filepath.Join(dest, path), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(filepath.Join(dest, path), mode); err != nil {
 			return nil, err
 		}
 	}
@@ -44,6 +52,20 @@ func Assemble(ctx context.Context, r *Recipe, pkgs []Package, moduleDir, dest st
 		}
 		if err := os.Symlink(r.Symlinks[link], p); err != nil {
 			return nil, fmt.Errorf("recipe %s: symlink %s: %w", r.Name, link, err)
+		}
+	}
+	if r.BusyboxApplets != "" {
+		if err := busyboxApplets(filepath.Join(dest, r.BusyboxApplets)); err != nil {
+			return nil, fmt.Errorf("recipe %s: %w", r.Name, err)
+		}
+	}
+	for _, p := range sortedKeys(r.FilesData) {
+		out := filepath.Join(dest, p)
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(out, []byte(r.FilesData[p]), 0o644); err != nil {
+			return nil, err
 		}
 	}
 	for _, out := range sortedKeys(r.Go) {
@@ -252,4 +274,40 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// busyboxApplets links every applet of the busybox at path (it is run, at
+// build time, to list them) to it, in its directory.
+func busyboxApplets(path string) error {
+	out, err := exec.Command(path, "--list").Output()
+	if err != nil {
+		return fmt.Errorf("%s --list: %w", path, err)
+	}
+	dir, name := filepath.Dir(path), filepath.Base(path)
+	for _, applet := range strings.Fields(string(out)) {
+		if applet == name || strings.Contains(applet, "/") {
+			continue
+		}
+		if err := os.Symlink(name, filepath.Join(dir, applet)); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// dirMode reads a recipe's directory: "/path" (0755) or "/path:1777".
+func dirMode(d string) (string, os.FileMode, error) {
+	path, m, ok := strings.Cut(d, ":")
+	if !ok {
+		return path, 0o755, nil
+	}
+	n, err := strconv.ParseUint(m, 8, 32)
+	if err != nil || n > 0o7777 {
+		return "", 0, fmt.Errorf("directory %q: %q is not an octal mode", d, m)
+	}
+	mode := os.FileMode(n & 0o777)
+	if n&0o1000 != 0 {
+		mode |= os.ModeSticky
+	}
+	return path, mode, nil
 }

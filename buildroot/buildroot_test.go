@@ -196,3 +196,30 @@ func TestUsrMerged(t *testing.T) {
 		}
 	}
 }
+
+// TestBusyboxImage assembles the shipped busybox image: its applets are
+// links to busybox, /tmp is sticky and world-writable, and the manifest
+// names kurma/busybox.
+func TestBusyboxImage(t *testing.T) {
+	needApt(t, "busybox-static")
+	r, err := LoadRecipe("busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := assemble(t, r)
+	for _, applet := range []string{"sh", "sleep", "cat", "echo"} {
+		if link, _ := os.Readlink(filepath.Join(tree, "bin", applet)); link != "busybox" {
+			t.Errorf("/bin/%s -> %q, want busybox", applet, link)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(tree, "tmp")); err != nil || fi.Mode()&os.ModeSticky == 0 || fi.Mode().Perm() != 0o777 {
+		t.Errorf("/tmp: %v %v, want 1777", fi.Mode(), err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(tree, "etc/passwd")); !strings.HasPrefix(string(data), "root:x:0:0:") {
+		t.Errorf("/etc/passwd: %q", data)
+	}
+	m, err := Manifest(r.Image, "1", nil)
+	if err != nil || m.Name != "kurma/busybox" {
+		t.Errorf("manifest: %v %v", m, err)
+	}
+}

@@ -37,6 +37,11 @@ type Recipe struct {
 	Go map[string]string `yaml:"go"`
 	// Dirs are empty directories the tree needs (mount points).
 	Dirs []string `yaml:"dirs"`
+	// BusyboxApplets, when set, is the path of a busybox of the tree:
+	// each applet it lists gets a symlink to it beside it.
+	BusyboxApplets string `yaml:"busybox_applets"`
+	// FilesData are small files written into the tree: path -> contents.
+	FilesData map[string]string `yaml:"files_data"`
 	// Image, when set, makes the tree an ACI with this manifest.
 	Image *Image `yaml:"image"`
 }
@@ -90,7 +95,11 @@ func ParseRecipe(name string, data []byte) (*Recipe, error) {
 		return nil, fmt.Errorf("recipe %s: %w", name, err)
 	}
 	r.Name = name
-	for _, p := range append(append(append([]string{}, r.Binaries...), r.Files...), r.Dirs...) {
+	paths := append(append(append([]string{}, r.Binaries...), r.Files...), r.Dirs...)
+	for p := range r.FilesData {
+		paths = append(paths, p)
+	}
+	for _, p := range paths {
 		if !strings.HasPrefix(p, "/") {
 			return nil, fmt.Errorf("recipe %s: %q is not an absolute path", name, p)
 		}

@@ -97,6 +97,7 @@ func (m *Machine) phases() []Phase {
 		{Name: "network", Essential: false, Run: m.network},
 		{Name: "datasources-net", Essential: false, Run: m.networkDatasources},
 		{Name: "time", Essential: false, Run: m.clock},
+		{Name: "runtime", Essential: true, Run: m.runtime},
 	}
 }
 

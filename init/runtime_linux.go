@@ -21,6 +21,7 @@ import (
 // the effective configuration and the boot record in files under /run/kurma.
 const (
 	runtimeBinary   = "/bin/kurma"
+	stageBinary     = "/bin/kurma-stage"
 	runtimeState    = "/var/lib/kurma"
 	effectiveConfig = "/run/kurma/config.yaml"   // the effective configuration, annotated with origins
 	configErrors    = "/run/kurma/config.errors" // its errors, one per line
@@ -120,6 +121,9 @@ func (m *Machine) runDaemon(d *daemon) (unix.WaitStatus, error) {
 	}
 	args := []string{"daemon", "--kurma-os", "--config", effectiveConfig, "--config-errors", configErrors,
 		"--boot-record", bootRecordFile, "--state-dir", runtimeState}
+	if _, err := os.Stat(stageBinary); err == nil {
+		args = append(args, "--stage-binary", stageBinary) // a pod's init costs less memory
+	}
 	cmd := exec.Command(runtimeBinary, args...)
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.Env = append(os.Environ(), "KURMA_DAEMON_OF_PID1=1")
@@ -134,7 +138,7 @@ func (m *Machine) runDaemon(d *daemon) (unix.WaitStatus, error) {
 		defer r.Close()
 		s := bufio.NewScanner(r)
 		for s.Scan() {
-			m.log.Infof("%s", s.Text())
+			m.log.Infof("runtime: %s", s.Text())
 		}
 	}()
 	ws := <-done

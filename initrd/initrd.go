@@ -126,39 +126,59 @@ func Build(spec Spec, w io.Writer) (*Summary, error) {
 		add(name, f)
 	}
 
-	records, err := records(files)
+	n, size, err := write(files, spec.Compression, w)
+	sum.Entries, sum.Size = n, size
 	if err != nil {
 		return nil, err
 	}
-	sum.Entries = len(records)
+	return sum, nil
+}
 
+// Overlay writes an uncompressed archive of just these files (and their
+// directories). The kernel unpacks archives concatenated after the
+// initramfs over it: this adds files to an image without rebuilding it.
+func Overlay(files map[string]File, w io.Writer) error {
+	clean := map[string]File{}
+	for name, f := range files {
+		clean[strings.TrimPrefix(path.Clean("/"+name), "/")] = f
+	}
+	_, _, err := write(clean, "none", w)
+	return err
+}
+
+// write writes the files as a cpio archive, compressed as asked, and
+// returns the number of records and the bytes written.
+func write(files map[string]File, compression string, w io.Writer) (int, int64, error) {
+	records, err := records(files)
+	if err != nil {
+		return 0, 0, err
+	}
 	cw := &countingWriter{w: w}
 	var out io.Writer = cw
 	var gz *gzip.Writer
-	switch spec.Compression {
+	switch compression {
 	case "", "none":
 	case "gzip":
 		gz = gzip.NewWriter(cw) // no name or time in the header: reproducible
 		out = gz
 	default:
-		return nil, fmt.Errorf("initrd: unknown compression %q (none, gzip)", spec.Compression)
+		return 0, 0, fmt.Errorf("initrd: unknown compression %q (none, gzip)", compression)
 	}
 	rw := cpio.Newc.Writer(out)
 	for _, r := range records {
 		if err := rw.WriteRecord(r); err != nil {
-			return nil, fmt.Errorf("initrd: %s: %w", r.Name, err)
+			return 0, 0, fmt.Errorf("initrd: %s: %w", r.Name, err)
 		}
 	}
 	if err := cpio.WriteTrailer(rw); err != nil {
-		return nil, err
+		return 0, 0, err
 	}
 	if gz != nil {
 		if err := gz.Close(); err != nil {
-			return nil, err
+			return 0, 0, err
 		}
 	}
-	sum.Size = cw.n
-	return sum, nil
+	return len(records), cw.n, nil
 }
 
 // records turns the file map into cpio records: the directories every path

@@ -26,8 +26,10 @@ func runInitrd(_ context.Context, args []string, stdout, stderr io.Writer) error
 		version  = fs.String("version", "dev", "Kurma version recorded in /etc/kurma/release")
 		compress = fs.String("compress", "none", "compression: none (fastest boot) or gzip")
 		trees    listFlag
+		files    listFlag
 	)
 	fs.Var(&trees, "tree", "a directory whose files are shipped at the same paths under / (repeatable)")
+	fs.Var(&files, "file", "DEST=SRC: ship the file SRC as DEST, mode kept (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,6 +57,17 @@ func runInitrd(_ context.Context, args []string, stdout, stderr io.Writer) error
 		if err := initrd.AddTree(spec.Files, t); err != nil {
 			return err
 		}
+	}
+	for _, f := range files {
+		dest, src, ok := strings.Cut(f, "=")
+		if !ok || !strings.HasPrefix(dest, "/") || src == "" {
+			return fmt.Errorf("initrd: -file %q: want /DEST=SRC", f)
+		}
+		fi, err := os.Stat(src)
+		if err != nil {
+			return fmt.Errorf("initrd: -file %s: %w", dest, err)
+		}
+		spec.Files[dest] = initrd.File{Source: src, Mode: fi.Mode().Perm()}
 	}
 	if *config != "" {
 		if spec.Config, err = os.ReadFile(*config); err != nil {

@@ -76,9 +76,11 @@ going down) stops every pod first.`,
 // runDaemon runs the pod runtime until ctx ends. Pods keep running when
 // it stops; the next daemon on the same state directory takes them over.
 func (c *cli) runDaemon(ctx context.Context, f daemonFlags) error {
-	logger := log.New(c.stderr, "kurma: ", 0)
+	// On the Kurma OS, kurma-init writes the lines to the console and the
+	// boot log with its own prefix.
+	logger := log.New(c.stderr, "", 0)
 	if !f.kurmaOS {
-		logger.SetFlags(log.LstdFlags)
+		logger = log.New(c.stderr, "kurma: ", log.LstdFlags)
 	}
 	eff, cfgErrs := loadDaemonConfig(f.configFile, f.configErrors)
 	for _, e := range cfgErrs {
@@ -193,7 +195,7 @@ func (c *cli) runDaemon(ctx context.Context, f daemonFlags) error {
 	for i, l := range listeners {
 		addrs[i] = l.Addr().String()
 	}
-	fmt.Fprintf(c.stdout, "kurma: daemon ready: API on %s; state in %s; %d pods, %d images\n",
+	logger.Printf("daemon ready: API on %s; state in %s; %d pods, %d images",
 		strings.Join(addrs, " and "), f.stateDir, len(m.List()), len(store.List()))
 	return srv.Serve(serveCtx, listeners...)
 }

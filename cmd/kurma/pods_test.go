@@ -63,7 +63,7 @@ func startRealDaemon(t *testing.T) *realDaemon {
 		}
 	})
 	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(out.String(), "daemon ready") {
+	for !strings.Contains(d.errOut.String(), "daemon ready") {
 		select {
 		case err := <-done:
 			t.Fatalf("daemon stopped: %v\n%s", err, d.errOut.String())

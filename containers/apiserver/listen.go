@@ -105,6 +105,9 @@ type unixListener struct {
 	ino  uint64
 }
 
+// Addr is the socket's path (the listener was made at a temporary one).
+func (l *unixListener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
+
 func (l *unixListener) Close() error {
 	err := l.UnixListener.Close()
 	var st syscall.Stat_t

@@ -1,0 +1,123 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kurmaos/kurma/containers/apiserver"
+	"github.com/kurmaos/kurma/tests/qemu"
+)
+
+// TestRuntimeOverRemoteAPI boots with the remote API on (its certificates
+// added to the initramfs), and drives the machine from the host with the
+// kurma command through a forwarded port over mutual TLS: it runs a pod
+// from the busybox image the initrd ships, lists it, enters it, checks
+// that a reader may not stop it, stops and removes it, reads info, and
+// powers the machine off through the API.
+func TestRuntimeOverRemoteAPI(t *testing.T) {
+	qemu.Skip(t)
+	kurma := filepath.Join(qemu.ImageDir(), "..", "bin", "kurma")
+	if _, err := os.Stat(kurma); err != nil {
+		t.Fatalf("the kurma command: %v (make image builds it)", err)
+	}
+	certs := t.TempDir()
+	if err := apiserver.WriteSetup(certs, []string{"127.0.0.1", "localhost"}, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, f := range []string{"server.pem", "server-key.pem", "ca.pem"} {
+		data, err := os.ReadFile(filepath.Join(certs, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files["/etc/kurma/certs/"+f] = data
+	}
+	vm := qemu.Start(t, qemu.Options{
+		InitrdFiles: files,
+		HostFwd:     []int{4443},
+		Append: []string{
+			"kurma.api.remote.address=:4443",
+			"kurma.api.remote.tls.cert=/etc/kurma/certs/server.pem",
+			"kurma.api.remote.tls.key=/etc/kurma/certs/server-key.pem",
+			"kurma.api.remote.tls.ca=/etc/kurma/certs/ca.pem",
+		},
+	})
+	vm.Expect(t, `kurma: runtime: images: 1 imported from /usr/share/kurma/images`, bootTimeout)
+	vm.Expect(t, `kurma:   runtime +\d+ ms\r?\n`, time.Minute)
+	vm.Expect(t, `kurma: ready`, time.Minute)
+	// The daemon's own line is relayed by PID 1 as it comes: around ready.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(vm.Console(), "daemon ready: API on /run/kurma/kurma.sock and [::]:4443"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the daemon did not say it serves the socket and the remote listener")
+		}
+	}
+
+	cli := func(role string, args ...string) (string, int) {
+		t.Helper()
+		full := append([]string{"-H", fmt.Sprintf("127.0.0.1:%d", vm.HostPort(4443)),
+			"--cert", filepath.Join(certs, role+".pem"), "--key", filepath.Join(certs, role+"-key.pem"),
+			"--ca", filepath.Join(certs, "ca.pem")}, args...)
+		var out bytes.Buffer
+		cmd := exec.Command(kurma, full...)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return out.String(), ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatalf("kurma %v: %v", args, err)
+		}
+		return out.String(), 0
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, code := cli("admin", args...)
+		if code != 0 {
+			t.Fatalf("kurma %s: exit %d\n%s", strings.Join(args, " "), code, out)
+		}
+		return out
+	}
+
+	uuid := strings.TrimSpace(must("run", "--name", "web", "kurma/busybox", "--", "/bin/sh", "-c", "echo started; exec sleep 600"))
+	if len(uuid) != 36 {
+		t.Fatalf("run printed %q, want the pod's UUID", uuid)
+	}
+	if out := must("list"); !strings.Contains(out, "web") || !strings.Contains(out, "running") {
+		t.Errorf("list:\n%s", out)
+	}
+	out, code := cli("admin", "enter", "web", "--", "/bin/sh", "-c", "echo hello from $AC_APP_NAME in $(hostname); exit 3")
+	if code != 3 || !strings.Contains(out, "hello from busybox") {
+		t.Errorf("enter: exit %d\n%s", code, out)
+	}
+	if out := must("logs", "web"); !strings.Contains(out, "started") {
+		t.Errorf("logs: %q", out)
+	}
+	if out, code := cli("reader", "stop", "web"); code == 0 || !strings.Contains(out, "permission_denied") {
+		t.Errorf("a reader stopped the pod: exit %d\n%s", code, out)
+	}
+	if out, _ := cli("reader", "list"); !strings.Contains(out, "web") {
+		t.Errorf("reader list:\n%s", out)
+	}
+	must("stop", "web")
+	must("rm", "web")
+	if out := must("list"); strings.Contains(out, "web") {
+		t.Errorf("web is listed after rm:\n%s", out)
+	}
+	info := must("info")
+	for _, want := range []string{`\(Kurma OS\)`, `Images:\s+1\n`, `runtime\s+\d+ ms`, `\d+ ms from kernel start to ready`} {
+		if !regexp.MustCompile(want).MatchString(info) {
+			t.Errorf("info lacks %q:\n%s", want, info)
+		}
+	}
+	must("poweroff")
+	vm.Expect(t, `kurma: SIGRTMIN\+4 received`, time.Minute)
+	vm.Expect(t, `reboot: Power down`, time.Minute)
+	vm.WaitExit(t, time.Minute)
+}
