@@ -124,7 +124,8 @@ test-e2e: image
 FUZZTIME ?= 8s
 FUZZ_TARGETS := \
 	./config:FuzzParse ./config:FuzzParseCmdline ./config/volume:FuzzOpen \
-	./containers/aci:FuzzParseManifest ./containers/aci:FuzzUnpack
+	./containers/aci:FuzzParseManifest ./containers/aci:FuzzUnpack \
+	./containers/apiserver:FuzzRequestDecoding ./init/uevent:FuzzParse
 
 test-fuzz: $(SETUP)
 	@set -e; for t in $(FUZZ_TARGETS); do \
