@@ -175,18 +175,18 @@ func blockAction(errno string) (uint32, error) {
 
 // Errno returns the number of an errno name ("EPERM").
 func Errno(name string) (syscall.Errno, bool) {
-	switch name { // names C libraries define as others
-	case "ENOTSUP":
-		name = "EOPNOTSUPP"
-	case "EWOULDBLOCK":
-		name = "EAGAIN"
-	case "EDEADLOCK":
-		name = "EDEADLK"
-	}
 	for e := syscall.Errno(1); e < 4096; e++ {
 		if unix.ErrnoName(e) == name {
 			return e, true
 		}
+	}
+	switch name { // names C libraries give to the same numbers
+	case "EOPNOTSUPP":
+		return unix.EOPNOTSUPP, true
+	case "EWOULDBLOCK":
+		return unix.EAGAIN, true
+	case "EDEADLOCK":
+		return unix.EDEADLK, true
 	}
 	return 0, false
 }
