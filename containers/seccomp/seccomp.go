@@ -21,17 +21,8 @@ import (
 
 //go:generate go run mksysnum.go
 
-// Instruction is one BPF instruction (struct sock_filter), as the
-// in-pod init receives it.
-type Instruction struct {
-	Code uint16 `json:"c"`
-	Jt   uint8  `json:"t,omitempty"`
-	Jf   uint8  `json:"f,omitempty"`
-	K    uint32 `json:"k"`
-}
-
-// Program is a seccomp filter.
-type Program []Instruction
+// Program is a seccomp filter: BPF instructions (struct sock_filter).
+type Program []unix.SockFilter
 
 // Wildcards of the appc spec.
 const (
@@ -247,7 +238,7 @@ type builder struct {
 }
 
 func (b *builder) add(code uint16, jt, jf uint8, k uint32) {
-	b.prog = append(b.prog, Instruction{Code: code, Jt: jt, Jf: jf, K: k})
+	b.prog = append(b.prog, unix.SockFilter{Code: code, Jt: jt, Jf: jf, K: k})
 }
 
 func (b *builder) ret(action uint32) { b.add(unix.BPF_RET|unix.BPF_K, 0, 0, action) }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -171,6 +172,14 @@ func (in *initProc) setup() error {
 	if in.cfg.Hostname != "" {
 		if err := unix.Sethostname([]byte(in.cfg.Hostname)); err != nil {
 			return fmt.Errorf("sethostname: %w", err)
+		}
+	}
+	for k, v := range in.cfg.Sysctls {
+		// The init's /proc is the host's procfs, but /proc/sys/net and
+		// the IPC sysctls show the namespaces of the writer: the pod's.
+		file := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		if err := os.WriteFile(file, []byte(v), 0); err != nil {
+			return fmt.Errorf("sysctl %s: %w", k, err)
 		}
 	}
 	ctl, err := listenControl(in.cfg.RunDir)
