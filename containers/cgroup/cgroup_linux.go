@@ -147,6 +147,9 @@ func (h *Hierarchy) init() error {
 	for c, root := range v1Controllers() {
 		if _, ok := h.Controllers[c]; !ok && (h.Version == V1 || !slices.Contains(h.Roots, root)) {
 			h.Controllers[c] = root
+			if err := os.MkdirAll(filepath.Join(root, h.Parent), 0o755); err != nil {
+				return fmt.Errorf("cgroup: %w", err)
+			}
 		}
 	}
 	for _, root := range h.Roots {

@@ -57,15 +57,15 @@ var ErrForbidden = errors.New("forbidden")
 
 // level is the isolators of the pod or of one app, read.
 type level struct {
-	app                   string
-	caps                  capSet // nil: no capability isolator
-	nnp                   *bool
-	oom                   *int
-	filter                []unix.SockFilter
-	hasSeccomp            bool
-	limits                cgroup.Limits
+	app                    string
+	caps                   capSet // nil: no capability isolator
+	nnp                    *bool
+	oom                    *int
+	filter                 []unix.SockFilter
+	hasSeccomp             bool
+	limits                 cgroup.Limits
 	memRequest, cpuRequest *int64
-	privileged, apiAccess bool
+	privileged, apiAccess  bool
 	// status indexes, by controller, the statuses of the resource
 	// isolators, to report a limit the host refuses.
 	status map[string][]int
@@ -617,4 +617,23 @@ func (is *isolation) refuse(applied []cgroup.Applied) []IsolatorStatus {
 		}
 	}
 	return is.statuses
+}
+
+// kurmaValue is the value of an isolator Kurma adds to the appc spec's,
+// for the appc schema library, which refuses apps with isolators it does
+// not know. Kurma reads the values itself (read); the library keeps
+// them as they are. The embedded type gives the library's unexported
+// method (several instances allowed).
+type kurmaValue struct {
+	types.LinuxNoNewPrivileges
+}
+
+func (v *kurmaValue) UnmarshalJSON([]byte) error     { return nil }
+func (v kurmaValue) AssertValid() error              { return nil }
+func (v kurmaValue) Conflicts() []types.ACIdentifier { return nil }
+
+func init() {
+	for _, name := range []string{PrivilegedIsolator, APIAccessIsolator, PidsLimitIsolator, NamespacesIsolator} {
+		types.AddIsolatorValueConstructor(types.ACIdentifier(name), func() types.IsolatorValue { return &kurmaValue{} })
+	}
 }

@@ -293,6 +293,11 @@ func validateApp(ctx context.Context, images *image.Store, ra *schema.RuntimeApp
 	if len(app.Exec) == 0 {
 		return nil, invalid("no exec")
 	}
+	for _, iso := range app.Isolators {
+		if iso.Value() == nil {
+			return nil, invalid("isolator %s is unknown: the appc schema allows unknown isolators at the pod's level only", iso.Name)
+		}
+	}
 	for _, h := range app.EventHandlers {
 		if h.Name != "pre-start" && h.Name != "post-stop" {
 			return nil, invalid("unknown event handler %q", h.Name)
@@ -433,4 +438,3 @@ func volumeMode(v types.Volume) (os.FileMode, error) {
 // is privileged: asking for the host's is reported as refused in the
 // pod's isolator statuses.
 const NamespacesIsolator = "os/linux/namespaces"
-

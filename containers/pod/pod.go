@@ -30,11 +30,11 @@ type Pod struct {
 
 // Status is what a pod is doing.
 type Status struct {
-	UUID      string
-	Name      string
-	State     State
-	Error     string
-	Warnings  []string
+	UUID     string
+	Name     string
+	State    State
+	Error    string
+	Warnings []string
 	// Isolators says what became of each isolator of the pod and its
 	// apps: enforced, refused or ignored.
 	Isolators []IsolatorStatus
@@ -42,8 +42,8 @@ type Status struct {
 	// holds of the machine's allocatable resources while it runs.
 	CPURequest, MemoryRequest int64
 	CreatedAt                 time.Time
-	StartedAt time.Time
-	EndedAt   time.Time
+	StartedAt                 time.Time
+	EndedAt                   time.Time
 	// Pid is the host PID of the pod's init while it runs.
 	Pid  int
 	Apps []AppStatus

@@ -66,6 +66,40 @@ var forkSteps = []string{"setsid", "join cgroup", "open oom_score_adj", "write o
 	"set controlling terminal", "chdir", "drop bounding capabilities", "keep capabilities", "setgroups", "setresgid",
 	"setresuid", "raise capabilities", "set no_new_privs", "install seccomp filter", "set capabilities", "execve", "clear ambient capabilities"}
 
+// hostRoot is a descriptor of the init's root, the host's: processes
+// are started from threads whose root is an app's, where the host's
+// control groups are not to be seen.
+var hostRoot = -1
+
+// openHostRoot opens hostRoot; Main calls it first.
+func openHostRoot() error {
+	fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	hostRoot = fd
+	return nil
+}
+
+// openHost opens an absolute path of the host (control groups, which
+// hold no symlink) whatever the calling thread's root.
+func openHost(name string, flags int) (int, error) {
+	fd, err := unix.Openat(hostRoot, strings.TrimPrefix(name, "/"), flags|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	return fd, nil
+}
+
+// permitted is the init's permitted capability set: what its processes
+// may keep (a host may run Kurma without some).
+var permitted = sync.OnceValues(func() ([2]unix.CapUserData, error) {
+	var data [2]unix.CapUserData
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	err := unix.Capget(&hdr, &data[0])
+	return data, err
+})
+
 var lastCap = sync.OnceValues(func() (int, error) {
 	data, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
 	if err != nil {
@@ -103,7 +137,7 @@ func forkExec(p procSpec) (int, error) {
 	}
 	if cg := p.cgroup; cg != nil {
 		for _, d := range cg.V1 {
-			fd, err := unix.Open(d+"/cgroup.procs", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+			fd, err := openHost(d+"/cgroup.procs", unix.O_WRONLY)
 			if err != nil {
 				closeFDs(s.cgroupProcs)
 				return 0, &os.PathError{Op: "open", Path: d + "/cgroup.procs", Err: err}
@@ -112,7 +146,7 @@ func forkExec(p procSpec) (int, error) {
 		}
 		defer closeFDs(s.cgroupProcs)
 		if cg.V2 != "" {
-			fd, err := unix.Open(cg.V2, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			fd, err := openHost(cg.V2, unix.O_PATH|unix.O_DIRECTORY)
 			if err != nil {
 				return 0, &os.PathError{Op: "open", Path: cg.V2, Err: err}
 			}
@@ -174,12 +208,17 @@ func (s *forkSpec) isolation(iso *Isolation) error {
 	if err != nil {
 		return fmt.Errorf("capabilities: %w", err)
 	}
+	perm, err := permitted()
+	if err != nil {
+		return fmt.Errorf("capabilities: %w", err)
+	}
 	s.capHdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	keep := make([]bool, last+1)
 	for c := 0; c <= last; c++ {
 		keep[c] = iso == nil || iso.AllCapabilities
-		s.capAll[c/32].Effective |= 1 << (c % 32)
-		s.capAll[c/32].Permitted |= 1 << (c % 32)
+	}
+	for i := range perm {
+		s.capAll[i].Effective, s.capAll[i].Permitted = perm[i].Permitted, perm[i].Permitted
 	}
 	if iso != nil {
 		for _, c := range iso.Capabilities {
@@ -193,8 +232,11 @@ func (s *forkSpec) isolation(iso *Isolation) error {
 			s.drop = append(s.drop, uintptr(c))
 			continue
 		}
-		s.capFinal[c/32].Effective |= 1 << (c % 32)
-		s.capFinal[c/32].Permitted |= 1 << (c % 32)
+		bit := uint32(1) << (c % 32)
+		if perm[c/32].Permitted&bit != 0 {
+			s.capFinal[c/32].Effective |= bit
+			s.capFinal[c/32].Permitted |= bit
+		}
 	}
 	if iso == nil {
 		return nil

@@ -52,6 +52,10 @@ func Main() int {
 		fmt.Fprintf(os.Stderr, "stage-init: close_range: %v\n", err)
 		return 1
 	}
+	if err := openHostRoot(); err != nil {
+		fmt.Fprintf(os.Stderr, "stage-init: open /: %v\n", err)
+		return 1
+	}
 	if len(os.Args) > 3 && os.Args[2] == resumeArg {
 		return resume(os.Args[3])
 	}
