@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -67,10 +68,15 @@ var lifecycle = []string{"capset", "execve", "exit", "exit_group", "rt_sigreturn
 // cloneNamespaces are the CLONE_NEW* flags clone(2) may not carry.
 const cloneNamespaces = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET
 
-// Default is Kurma's default filter: DefaultBlocked answer EPERM.
+// Default is Kurma's default filter: DefaultBlocked answer EPERM. It is
+// built once; callers must not change it.
 func Default() (Program, error) {
-	return RemoveSet([]string{Empty}, "")
+	return defaultProgram()
 }
+
+var defaultProgram = sync.OnceValues(func() (Program, error) {
+	return RemoveSet([]string{Empty}, "")
+})
 
 // RemoveSet is the filter of os/linux/seccomp-remove-set: the system
 // calls of set, and Kurma's default list, are blocked; the listed ones
