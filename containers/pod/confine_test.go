@@ -113,6 +113,9 @@ func TestDefaultConfinement(t *testing.T) {
 	}
 	pm.Apps[0].App.EventHandlers = []types.EventHandler{pre}
 	p := e.create(pod.CreateOptions{Manifest: pm})
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logOf(p, "probe"), "pre:cwd=") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	var out strings.Builder
 	if _, err := p.Enter(context.Background(), pod.EnterOptions{App: "probe", Args: []string{"/probe"}, Stdout: &out, Stderr: &out}); err != nil {
 		t.Fatal(err)

@@ -126,8 +126,14 @@ func TestNetwork(t *testing.T) {
 		if out[1] == hostNS(t, "ipc") {
 			t.Error("the IPC namespace is the host's: it must always be new")
 		}
-		if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "ipc") {
-			t.Errorf("warnings %q, want one about ipc", st.Warnings)
+		refused := 0
+		for _, s := range st.Isolators {
+			if s.Status == pod.Refused && strings.Contains(s.Message, "ipc") {
+				refused++
+			}
+		}
+		if refused != 1 {
+			t.Errorf("isolators %+v, want the host's IPC namespace refused", st.Isolators)
 		}
 		if out[2] != p.UUID() {
 			t.Errorf("metadata from a host-network pod: %q", out[2])
