@@ -89,7 +89,12 @@ func report() {
 	fmt.Println("finit_module=" + errno(errOf(e)))
 	err := unix.PtraceAttach(1)
 	if err == nil {
-		_ = unix.PtraceDetach(1) // a privileged pod may: let its init go on
+		// A privileged pod may. The attach stops the init: wait for the
+		// stop, then detach, so that it goes on (detaching before the
+		// stop fails and would leave it stopped).
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(1, &ws, unix.WALL, nil) // the traced init is ours to wait for
+		_ = unix.PtraceDetach(1)                  // it goes on
 	}
 	fmt.Println("ptrace_init=" + errno(err))
 	f, err := os.OpenFile("/proc/sysrq-trigger", os.O_WRONLY, 0)
