@@ -355,3 +355,21 @@ func BlockDevices() ([]string, error) {
 	}
 	return devs, nil
 }
+
+// delegated are the files of a v2 group its delegatee may write
+// (Documentation/admin-guide/cgroup-v2.rst, "Model of Delegation"): with
+// the directory, it may make groups below and move its processes among
+// them; the group's own limits stay the host's.
+var delegated = []string{"cgroup.procs", "cgroup.threads", "cgroup.subtree_control"}
+
+// Delegate gives the v2 group dir to uid and gid: the root of a pod's
+// user namespace, for an app's group.
+func Delegate(dir string, uid, gid int) error {
+	for _, f := range append([]string{""}, delegated...) {
+		p := filepath.Join(dir, f)
+		if err := os.Lchown(p, uid, gid); err != nil && !(f != "" && errors.Is(err, os.ErrNotExist)) {
+			return fmt.Errorf("cgroup: delegate %s: %w", dir, err)
+		}
+	}
+	return nil
+}

@@ -133,18 +133,25 @@ func (s *Store) acquire(id string) (layers []Layer, release func(), err error) {
 // rootfs like an import. Pods use Lowers instead where the kernel has
 // overlayfs.
 func (s *Store) Render(ctx context.Context, id, dest string) error {
+	return s.RenderMapped(ctx, id, dest, nil)
+}
+
+// RenderMapped is Render with the owner and group of every file changed
+// by mapID (nil: kept): a copy for a pod in a user namespace, owned by
+// the IDs the namespace maps its own to.
+func (s *Store) RenderMapped(ctx context.Context, id, dest string, mapID func(int) int) error {
 	layers, release, err := s.acquire(id)
 	if err != nil {
 		return fmt.Errorf("render %s: %w", id, err)
 	}
 	defer release()
-	if err := s.render(ctx, layers, dest); err != nil {
+	if err := s.render(ctx, layers, dest, mapID); err != nil {
 		return fmt.Errorf("render %s: %w", id, err)
 	}
 	return nil
 }
 
-func (s *Store) render(ctx context.Context, layers []Layer, dest string) error {
+func (s *Store) render(ctx context.Context, layers []Layer, dest string, mapID func(int) int) error {
 	if err := os.MkdirAll(dest, 0o755); err != nil {
 		return err
 	}
@@ -158,7 +165,7 @@ func (s *Store) render(ctx context.Context, layers []Layer, dest string) error {
 		return err
 	}
 	for _, l := range layers {
-		if err := copyLayer(ctx, root, l); err != nil {
+		if err := copyLayer(ctx, root, l, mapID); err != nil {
 			root.Close()
 			return fmt.Errorf("layer %s (%s): %w", l.Image.Name(), l.Image.ID, err)
 		}
@@ -166,8 +173,9 @@ func (s *Store) render(ctx context.Context, layers []Layer, dest string) error {
 	return root.Close()
 }
 
-// copyLayer writes a layer's files into root.
-func copyLayer(ctx context.Context, root *rootfs.Root, l Layer) error {
+// copyLayer writes a layer's files into root, their owners changed by
+// mapID (nil: kept).
+func copyLayer(ctx context.Context, root *rootfs.Root, l Layer, mapID func(int) int) error {
 	keep := newFilter(l.Filters)
 	links := map[[2]uint64]string{} // first copy of each multiply linked inode
 	base := l.Image.RootFS
@@ -197,6 +205,9 @@ func copyLayer(ctx context.Context, root *rootfs.Root, l Layer) error {
 		}
 		st := fi.Sys().(*syscall.Stat_t)
 		h := &tar.Header{Name: rel, Mode: int64(st.Mode & 0o7777), Uid: int(st.Uid), Gid: int(st.Gid), ModTime: fi.ModTime()}
+		if mapID != nil {
+			h.Uid, h.Gid = mapID(h.Uid), mapID(h.Gid)
+		}
 		var body io.Reader
 		switch fi.Mode().Type() {
 		case 0:

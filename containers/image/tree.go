@@ -52,7 +52,7 @@ func (s *Store) renderTree(ctx context.Context, layers []Layer, final string) er
 			_ = os.RemoveAll(tmp) // best effort: Open cleans tmp/ anyway
 		}
 	}()
-	if err := s.render(ctx, layers, filepath.Join(tmp, "rootfs")); err != nil {
+	if err := s.render(ctx, layers, filepath.Join(tmp, "rootfs"), nil); err != nil {
 		return err
 	}
 	var ids []string

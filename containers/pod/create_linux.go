@@ -80,7 +80,7 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Pod, error) 
 	// A spare init comes with its pod's UUID, runtime directory and
 	// cgroup already made (see spare_linux.go).
 	var in *podInit
-	if !pl.hostNetwork && !pl.hostUTS && !pl.iso.hostIPC {
+	if !pl.hostNetwork && !pl.hostUTS && !pl.iso.hostIPC && !pl.userNS {
 		in = m.takeSpare()
 	}
 	uuid := newUUID()
@@ -113,6 +113,14 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Pod, error) 
 		m.mu.Unlock()
 		m.dropSpareLater(in)
 		return nil, err
+	}
+	if pl.userNS {
+		var err error
+		if rec.UserNS, err = m.ids.take(); err != nil {
+			m.mu.Unlock()
+			return nil, err
+		}
+		pl.copyRoots = m.copyRoots
 	}
 	m.pods[uuid] = p
 	m.mu.Unlock()
@@ -157,10 +165,27 @@ func (p *Pod) create(ctx context.Context, pl *plan, in *podInit, stopOnFailure b
 	for i := range cfg.Apps {
 		cfg.Apps[i].Env = environment(pl.apps[i].name, pl.apps[i].app.Environment, url)
 	}
+	netns := ""
 	if in == nil {
-		if in, err = p.m.spawnInit(ctx, p.uuid, pl.hostNetwork, pl.hostUTS, pl.iso.hostIPC); err != nil {
+		ns := initNamespaces{hostNetwork: pl.hostNetwork, hostUTS: pl.hostUTS, hostIPC: pl.iso.hostIPC, idmap: p.rec.UserNS}
+		if p.rec.UserNS != nil {
+			if ns.pod, err = stage.NewNamespaces(*p.rec.UserNS, !pl.hostNetwork, !pl.hostUTS); err != nil {
+				return p.failEarly(fmt.Errorf("user namespace: %w", err))
+			}
+			defer ns.pod.Close() // the init has its own once it is prepared
+			if f := ns.pod.File("net"); f != nil {
+				netns = fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd())
+			}
+			if !pl.copyRoots {
+				ns.layers = p.m.opts.Images.Dir()
+			}
+		}
+		if in, err = p.m.spawnInit(ctx, p.uuid, ns); err != nil {
 			return p.failEarly(err)
 		}
+	}
+	if p.rec.UserNS != nil {
+		p.userNSRoots(cfg, pl, in)
 	}
 	// On a hybrid host the limits of v1 controllers need the whole pod
 	// there: the init joins before any app starts.
@@ -171,7 +196,7 @@ func (p *Pod) create(ctx context.Context, pl *plan, in *podInit, stopOnFailure b
 	p.rec.StagePid, p.rec.StageStart = in.pid, in.start
 	p.mu.Unlock()
 	conn := in.conn
-	err = p.handshake(ctx, conn, cfg, pl)
+	err = p.handshake(ctx, conn, cfg, pl, netns)
 	if err == nil {
 		go func() {
 			// "ended" comes before the kernel has torn the pod's
@@ -251,6 +276,19 @@ func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, []string
 	if err != nil {
 		return nil, nil, err
 	}
+	// A pod in a user namespace has its apps' v2 groups delegated to its
+	// root, and sees them writable: it may make groups below them.
+	idmap := p.rec.UserNS
+	if idmap != nil {
+		for _, pl := range places {
+			if pl.V2 == "" {
+				continue
+			}
+			if err := cgroup.Delegate(pl.V2, idmap.Host(0), idmap.Host(0)); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
 	p.mu.Lock()
 	p.rec.Isolators = pl.iso.refuse(applied)
 	err = p.rec.save(p.run)
@@ -265,7 +303,7 @@ func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, []string
 	if pl.hostUTS {
 		hostname = ""
 	}
-	cfg := &stage.Config{UUID: p.uuid, Hostname: hostname, Dir: p.dir, RunDir: p.run, HostNetwork: pl.hostNetwork, LogMaxBytes: p.m.opts.LogMaxBytes, Sysctls: pl.iso.sysctls}
+	cfg := &stage.Config{UUID: p.uuid, Hostname: hostname, Dir: p.dir, RunDir: p.run, HostNetwork: pl.hostNetwork, LogMaxBytes: p.m.opts.LogMaxBytes, Sysctls: pl.iso.sysctls, UserNS: idmap}
 	for i, a := range pl.apps {
 		if err := os.Mkdir(stage.RootDir(p.run, a.name), 0o755); err != nil {
 			return nil, nil, err
@@ -283,7 +321,8 @@ func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, []string
 			Cgroup: stage.AppCgroup{V2: places[i].V2, V1: places[i].V1, OOMEvents: places[i].OOMEvents},
 		}
 		for _, m := range places[i].Mounts {
-			ac.Cgroup.Mounts = append(ac.Cgroup.Mounts, stage.Mount{Source: m[0], Target: m[1], ReadOnly: true})
+			delegated := idmap != nil && m[0] == places[i].V2
+			ac.Cgroup.Mounts = append(ac.Cgroup.Mounts, stage.Mount{Source: m[0], Target: m[1], ReadOnly: !delegated})
 		}
 		if ai.apiAccess {
 			if p.m.opts.APISocket == "" {
@@ -312,12 +351,16 @@ func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, []string
 }
 
 // prepareDisk makes the pod's directory on disk: the apps' writable
-// layers and the empty volumes. The init needs them only once it starts
-// the apps, so the daemon makes them while the init sets itself up.
-func (p *Pod) prepareDisk(pl *plan) error {
+// layers and the empty volumes, and for a pod in a user namespace
+// without ID-mapped layers the copies of its images. The init needs them
+// only once it starts the apps, so the daemon makes them while the init
+// sets itself up. In a user namespace, they belong to the namespace's
+// IDs.
+func (p *Pod) prepareDisk(ctx context.Context, pl *plan) error {
 	if err := os.Mkdir(p.dir, 0o700); err != nil {
 		return err
 	}
+	idmap := p.rec.UserNS // set before the pod is shared
 	for _, a := range pl.apps {
 		for _, d := range []string{stage.UpperDir(p.dir, a.name), stage.WorkDir(p.dir, a.name)} {
 			if err := os.Mkdir(d, 0o755); err != nil {
@@ -325,9 +368,26 @@ func (p *Pod) prepareDisk(pl *plan) error {
 			}
 		}
 		// The upper directory is the root of the app's filesystem: its
-		// mode is the root's, whatever the umask.
+		// mode and owner are the root's, whatever the umask.
 		if err := os.Chmod(stage.UpperDir(p.dir, a.name), 0o755); err != nil {
 			return err
+		}
+		if idmap == nil {
+			continue
+		}
+		if err := os.Lchown(stage.UpperDir(p.dir, a.name), idmap.Host(0), idmap.Host(0)); err != nil {
+			return err
+		}
+		if pl.copyRoots {
+			shift := func(id int) int {
+				if !idmap.Contains(id) {
+					id = overflowID
+				}
+				return idmap.Host(id)
+			}
+			if err := p.m.opts.Images.RenderMapped(ctx, a.img.ID, imageCopy(p.dir, a.name), shift); err != nil {
+				return err
+			}
 		}
 	}
 	if len(pl.emptyVolumes) > 0 {
@@ -347,6 +407,9 @@ func (p *Pod) prepareDisk(pl *plan) error {
 		if v.GID != nil {
 			gid = *v.GID
 		}
+		if idmap != nil {
+			uid, gid = idmap.Host(uid), idmap.Host(gid) // in the namespace (checked at validation)
+		}
 		mode, err := volumeMode(v)
 		if err != nil {
 			return err
@@ -360,6 +423,52 @@ func (p *Pod) prepareDisk(pl *plan) error {
 		}
 	}
 	return nil
+}
+
+// overflowID is the owner, inside a user namespace, of an image's
+// files whose owner is outside it: nobody (as the kernel shows IDs it
+// cannot map).
+const overflowID = 65534
+
+// imageCopy is where a pod in a user namespace without ID-mapped layers
+// has the copy of an app's image, owned by the namespace's IDs: the
+// lower layer of the app's root.
+func imageCopy(dir, app string) string { return filepath.Join(dir, app+".image") }
+
+// userNSRoots sets where the apps of a pod in a user namespace take their
+// roots from, now that its init said whether it could mount the image
+// store ID-mapped: from there, with the layers the store shares with
+// every pod, or else from copies of the images made for the pod and
+// owned by its IDs (see prepareDisk). The isolator's status says which.
+func (p *Pod) userNSRoots(cfg *stage.Config, pl *plan, in *podInit) {
+	how := "the images' layers, ID-mapped"
+	store := p.m.opts.Images.Dir()
+	if in.idMapped {
+		for i := range cfg.Apps {
+			for j, l := range cfg.Apps[i].Lowers {
+				rel, err := filepath.Rel(store, l)
+				if err != nil || !filepath.IsLocal(rel) {
+					in.idMapped, in.idMapErr = false, fmt.Sprintf("layer %s is outside the image store", l)
+					break
+				}
+				cfg.Apps[i].Lowers[j] = filepath.Join(stage.LayersDir(p.run), rel)
+			}
+		}
+	}
+	if !in.idMapped {
+		pl.copyRoots = true
+		why := in.idMapErr
+		if why == "" {
+			why = "not used by this daemon"
+		}
+		how = "copies of the images owned by the namespace's IDs (ID-mapped layers: " + why + ")"
+		for i := range cfg.Apps {
+			cfg.Apps[i].Lowers = []string{imageCopy(p.dir, cfg.Apps[i].Name)}
+		}
+	}
+	p.mu.Lock()
+	userNSStatus(p.rec.Isolators, p.rec.UserNS, how)
+	p.mu.Unlock()
 }
 
 // environment is an app's environment (ace.md, Execution Environment):
@@ -382,14 +491,16 @@ func environment(app string, env types.Environment, url string) []string {
 	return out
 }
 
-// handshake runs the start protocol with the init on conn.
-func (p *Pod) handshake(ctx context.Context, conn *net.UnixConn, cfg *stage.Config, pl *plan) error {
+// handshake runs the start protocol with the init on conn. netns names
+// the network namespace of a pod in a user namespace, for the network
+// hook ("": the init's).
+func (p *Pod) handshake(ctx context.Context, conn *net.UnixConn, cfg *stage.Config, pl *plan, netns string) error {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	if err := stage.Send(conn, stage.Message{Type: stage.MsgConfig, Config: cfg}); err != nil {
 		return fmt.Errorf("send config to the pod's init: %w", err)
 	}
-	if err := p.prepareDisk(pl); err != nil {
+	if err := p.prepareDisk(ctx, pl); err != nil {
 		return err
 	}
 	// Without a network hook, "start" needs nothing from "namespaces":
@@ -424,7 +535,10 @@ func (p *Pod) handshake(ctx context.Context, conn *net.UnixConn, cfg *stage.Conf
 		defer listener.Close()
 	}
 	if hook != nil {
-		if err := hook.Setup(ctx, NetNS{PodUUID: p.uuid, Path: fmt.Sprintf("/proc/%d/ns/net", p.rec.StagePid)}); err != nil {
+		if netns == "" {
+			netns = fmt.Sprintf("/proc/%d/ns/net", p.rec.StagePid)
+		}
+		if err := hook.Setup(ctx, NetNS{PodUUID: p.uuid, Path: netns}); err != nil {
 			return fmt.Errorf("network: %w", err)
 		}
 		if err := stage.Send(conn, stage.Message{Type: stage.MsgStart}); err != nil {

@@ -131,6 +131,9 @@ func (p *plan) resolveIsolators(allowPrivileged bool) error {
 			sumMem += *l.memRequest
 		}
 	}
+	if err := is.checkUserNS(p); err != nil {
+		return err
+	}
 	is.cpuRequest, is.memRequest = sumCPU, sumMem
 	if pod.cpuRequest != nil {
 		is.cpuRequest = *pod.cpuRequest
@@ -528,9 +531,7 @@ func (is *isolation) namespaces(p *plan, raw []byte, bad func(types.ACIdentifier
 				is.add(NamespacesIsolator, "", Refused, "pid: \"host\" refused: the pod's init is PID 1 of the pod's own PID namespace")
 			}
 		case "user":
-			if !host {
-				is.add(NamespacesIsolator, "", Refused, "user: \"child\" refused: this daemon runs pods in the host's user namespace")
-			}
+			p.userNS = !host
 		default:
 			return bad(NamespacesIsolator, "unknown namespace %q", name)
 		}
@@ -596,6 +597,50 @@ func (is *isolation) finishPod(p *plan) error {
 		return invalid("pod: isolator %s: the pod uses the host's IPC namespace, whose sysctls are the host's", types.UnixSysctlName)
 	}
 	return nil
+}
+
+// checkUserNS refuses what a pod in a user namespace cannot have: the
+// host's privileges, the API's socket (it belongs to the host's root),
+// IDs outside the namespace.
+func (is *isolation) checkUserNS(p *plan) error {
+	if !p.userNS {
+		return nil
+	}
+	bad := func(format string, args ...any) error {
+		return invalid("pod: isolator %s: user: \"child\": %s", NamespacesIsolator, fmt.Sprintf(format, args...))
+	}
+	for i, ai := range is.apps {
+		switch {
+		case ai.privileged:
+			return bad("app %s is privileged (%s): a pod in a user namespace cannot have the host's privileges", p.apps[i].name, PrivilegedIsolator)
+		case ai.apiAccess:
+			return bad("app %s has %s: the API's socket belongs to the host's root, out of reach of a user namespace", p.apps[i].name, APIAccessIsolator)
+		}
+		for _, g := range p.apps[i].app.SupplementaryGIDs {
+			if g < 0 || g >= UserNSSize {
+				return bad("app %s: supplementary group %d is outside the namespace (0 to %d)", p.apps[i].name, g, UserNSSize-1)
+			}
+		}
+	}
+	for name, v := range p.emptyVolumes {
+		for _, id := range []*int{v.UID, v.GID} {
+			if id != nil && (*id < 0 || *id >= UserNSSize) {
+				return bad("volume %s: owner %d is outside the namespace (0 to %d)", name, *id, UserNSSize-1)
+			}
+		}
+	}
+	return nil
+}
+
+// userNSStatus says where the IDs of a pod's user namespace are on the
+// host and how its apps' roots are owned, in the status of
+// os/linux/namespaces.
+func userNSStatus(statuses []IsolatorStatus, m *stage.IDMap, root string) {
+	for i := range statuses {
+		if statuses[i].Name == NamespacesIsolator && statuses[i].App == "" && statuses[i].Status == Enforced {
+			statuses[i].Message += fmt.Sprintf("; user namespace: IDs 0-%d are %d-%d on the host; root filesystems: %s", m.Size-1, m.HostID, m.HostID+m.Size-1, root)
+		}
+	}
 }
 
 // refuse marks the resource isolators whose limits the host did not

@@ -38,19 +38,23 @@ func TestNamespacesIsolator(t *testing.T) {
 		value            string
 		privileged       bool
 		hostNet, hostUTS bool
-		hostIPC          bool
+		hostIPC, userNS  bool
 		refused          int
 		invalid          bool
 		description      string
 	}{
-		{`{"net":"host"}`, false, true, false, false, 0, false, "host network"},
-		{`{"net":"child","uts":"host"}`, false, false, true, false, 0, false, "host uts"},
-		{`{"pid":"host","ipc":"host","mnt":"host"}`, false, false, false, false, 3, false, "always new"},
-		{`{"ipc":"host"}`, true, false, false, true, 0, false, "host IPC when privileged"},
-		{`{"user":"child"}`, false, false, false, false, 1, false, "user namespaces"},
-		{`{"net":"maybe"}`, false, false, false, false, 0, true, "bad value"},
-		{`{"cgroup":"host"}`, false, false, false, false, 0, true, "unknown namespace"},
-		{`["net"]`, false, false, false, false, 0, true, "not an object"},
+		{`{"net":"host"}`, false, true, false, false, false, 0, false, "host network"},
+		{`{"net":"child","uts":"host"}`, false, false, true, false, false, 0, false, "host uts"},
+		{`{"pid":"host","ipc":"host","mnt":"host"}`, false, false, false, false, false, 3, false, "always new"},
+		{`{"ipc":"host"}`, true, false, false, true, false, 0, false, "host IPC when privileged"},
+		{`{"user":"child"}`, false, false, false, false, true, 0, false, "user namespace"},
+		{`{"user":"host"}`, false, false, false, false, false, 0, false, "the host's user namespace"},
+		{`{"user":"child","net":"host"}`, false, true, false, false, true, 0, false, "user namespace on the host's network"},
+		{`{"user":"child"}`, true, false, false, false, false, 0, true, "privileged in a user namespace"},
+		{`{"user":"child","ipc":"host"}`, false, false, false, false, true, 1, false, "user namespace and the host's IPC"},
+		{`{"net":"maybe"}`, false, false, false, false, false, 0, true, "bad value"},
+		{`{"cgroup":"host"}`, false, false, false, false, false, 0, true, "unknown namespace"},
+		{`["net"]`, false, false, false, false, false, 0, true, "not an object"},
 	} {
 		isos := []types.Isolator{isolator(NamespacesIsolator, c.value)}
 		if c.privileged {
@@ -73,8 +77,8 @@ func TestNamespacesIsolator(t *testing.T) {
 				refused++
 			}
 		}
-		if p.hostNetwork != c.hostNet || p.hostUTS != c.hostUTS || p.iso.hostIPC != c.hostIPC || refused != c.refused {
-			t.Errorf("%s: host net %v uts %v ipc %v, statuses %+v", c.description, p.hostNetwork, p.hostUTS, p.iso.hostIPC, p.iso.statuses)
+		if p.hostNetwork != c.hostNet || p.hostUTS != c.hostUTS || p.iso.hostIPC != c.hostIPC || p.userNS != c.userNS || refused != c.refused {
+			t.Errorf("%s: host net %v uts %v ipc %v, user namespace %v, statuses %+v", c.description, p.hostNetwork, p.hostUTS, p.iso.hostIPC, p.userNS, p.iso.statuses)
 		}
 	}
 }

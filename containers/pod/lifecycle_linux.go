@@ -169,7 +169,7 @@ func (p *Pod) remove(ctx context.Context) error {
 			return err
 		}
 	}
-	token, hostNet := p.rec.Token, p.rec.HostNetwork
+	token, hostNet, idmap := p.rec.Token, p.rec.HostNetwork, p.rec.UserNS
 	p.mu.Unlock()
 
 	p.m.md.Unregister(token)
@@ -192,6 +192,7 @@ func (p *Pod) remove(ctx context.Context) error {
 	p.mu.Unlock()
 	p.m.mu.Lock()
 	delete(p.m.pods, p.uuid)
+	p.m.ids.release(idmap) // its files are gone
 	p.m.mu.Unlock()
 	return err
 }

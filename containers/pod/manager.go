@@ -59,6 +59,10 @@ type Options struct {
 	// APISocket is the daemon's API socket, bound into the apps of pods
 	// with host/api-access.
 	APISocket string
+	// UserNamespaces is the pool of host IDs of pods in user namespaces
+	// (os/linux/namespaces, user: child); with no ranges, such pods are
+	// refused.
+	UserNamespaces IDPool
 	// Logf reports what the manager repairs or cannot do on its own.
 	Logf func(format string, args ...any)
 }
@@ -87,16 +91,20 @@ type Manager struct {
 	cg   *cgroup.Hierarchy
 	md   *metadata.Service
 
-	mu       sync.Mutex // guards pods, hostAddr, closed and the spares
-	pods     map[string]*Pod
-	cpuTotal int64 // millicores
-	memTotal int64 // bytes
-	hostAddr string
-	closed   bool
-	spares   []*podInit
-	spawning int   // spares being started
-	spareErr error // why no more spares are started
-	bg       sync.WaitGroup
+	mu   sync.Mutex // guards pods, ids, hostAddr, closed and the spares
+	pods map[string]*Pod
+	ids  *idRanges
+	// copyRoots makes pods in user namespaces run on copies of their
+	// images even where ID-mapped layers work (tests).
+	copyRoots bool
+	cpuTotal  int64 // millicores
+	memTotal  int64 // bytes
+	hostAddr  string
+	closed    bool
+	spares    []*podInit
+	spawning  int   // spares being started
+	spareErr  error // why no more spares are started
+	bg        sync.WaitGroup
 }
 
 // Open opens the pods directory and takes over the pods in it: running
@@ -133,6 +141,9 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
+	if err := opts.UserNamespaces.check(); err != nil {
+		return nil, fmt.Errorf("pod manager: %w", err)
+	}
 	for _, d := range []string{opts.Dir, opts.RunDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("pod manager: %w", err)
@@ -156,7 +167,7 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{opts: opts, cg: cg, md: md, pods: map[string]*Pod{}}
+	m := &Manager{opts: opts, cg: cg, md: md, pods: map[string]*Pod{}, ids: newIDRanges(opts.UserNamespaces)}
 	m.cpuTotal, m.memTotal = hostTotals()
 	if err := m.recover(ctx); err != nil {
 		md.Close()

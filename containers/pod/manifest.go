@@ -74,6 +74,10 @@ type plan struct {
 	// asked host/privileged.
 	iso        *isolation
 	privileged bool
+	// userNS says the pod runs in a user namespace of its own
+	// (os/linux/namespaces, user: child); copyRoots that its apps' roots
+	// are copies of their images (no ID-mapped layers).
+	userNS, copyRoots bool
 }
 
 type appPlan struct {

@@ -150,9 +150,22 @@ func (p *Pod) setState(to State, msg string) error {
 // ended records how the pod ended, from the init's status.json, once its
 // init is gone.
 func (p *Pod) ended(initErr error) {
+	p.m.mu.Lock()
+	closed := p.m.closed
+	p.m.mu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.rec.State.Ended() {
+		return
+	}
+	if closed {
+		// A closed manager's pods are the next manager's, records
+		// included.
+		select {
+		case <-p.done:
+		default:
+			close(p.done)
+		}
 		return
 	}
 	to, msg := Failed, ""

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kurmaos/kurma/containers/atomicfile"
+	"github.com/kurmaos/kurma/containers/stage"
 )
 
 // record is pod.json: what the daemon knows of a pod across restarts.
@@ -34,6 +35,9 @@ type record struct {
 	// holds of the machine while it runs.
 	CPURequest    int64 `json:"cpuRequest,omitempty"`
 	MemoryRequest int64 `json:"memoryRequest,omitempty"`
+	// UserNS is the ID range of a pod in a user namespace, held until
+	// the pod is removed (its files on disk belong to it).
+	UserNS *stage.IDMap `json:"userNS,omitempty"`
 }
 
 type appRecord struct {

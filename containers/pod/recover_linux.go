@@ -58,6 +58,7 @@ func (m *Manager) recover(ctx context.Context) error {
 		}
 		p := m.newPod(rec)
 		m.pods[p.uuid] = p
+		m.ids.hold(rec.UserNS)
 		if err := p.adopt(ctx); err != nil {
 			m.opts.Logf("pod manager: pod %s: %v", p.uuid, err)
 		}
@@ -95,6 +96,15 @@ func (m *Manager) orphan(uuid string) error {
 	uppers, _ := filepath.Glob(filepath.Join(m.podDir(uuid), "*.upper"))
 	for _, u := range uppers {
 		rec.Apps = append(rec.Apps, appRecord{Name: strings.TrimSuffix(filepath.Base(u), ".upper")})
+		// The root of a pod in a user namespace belongs to the first ID
+		// of its range, which its files keep until it is removed.
+		var st unix.Stat_t
+		if unix.Lstat(u, &st) == nil && rec.UserNS == nil {
+			if i := m.ids.index(st.Uid); i >= 0 {
+				rec.UserNS = &stage.IDMap{HostID: m.opts.UserNamespaces.FirstID + uint32(i)*UserNSSize, Size: UserNSSize}
+				m.ids.hold(rec.UserNS)
+			}
+		}
 	}
 	p := m.newPod(rec)
 	if err := os.MkdirAll(p.run, 0o700); err != nil {

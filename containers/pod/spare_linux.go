@@ -27,13 +27,30 @@ type podInit struct {
 	// uuid is its pod's UUID, which names its runtime directory and its
 	// cgroup, both made before it started.
 	uuid string
+	// idMapped says the init mounted the image store with its pod's ID
+	// mapping (initNamespaces.layers); idMapErr says why not.
+	idMapped bool
+	idMapErr string
 }
 
-// spawnInit starts the init of pod uuid in new namespaces (the network
-// one unless hostNetwork, the UTS one unless hostUTS) and in the pod's
-// cgroup, which exist with its runtime directory, its stderr to
-// RUN/stage.log, and waits until it is prepared.
-func (m *Manager) spawnInit(ctx context.Context, uuid string, hostNetwork, hostUTS, hostIPC bool) (*podInit, error) {
+// initNamespaces are the namespaces of a pod's init: new ones but for
+// the host's network, UTS or IPC namespaces. For a pod in a user
+// namespace, pod holds the namespaces its apps join (see
+// stage.NewNamespaces), idmap its IDs and layers the image store to
+// mount ID-mapped ("": none).
+type initNamespaces struct {
+	hostNetwork, hostUTS, hostIPC bool
+	pod                           *stage.Namespaces
+	idmap                         *stage.IDMap
+	layers                        string
+}
+
+// spawnInit starts the init of pod uuid in new namespaces (see
+// initNamespaces) and in the pod's cgroup, which exist with its runtime
+// directory, its stderr to RUN/stage.log, and waits until it is
+// prepared.
+func (m *Manager) spawnInit(ctx context.Context, uuid string, ns initNamespaces) (*podInit, error) {
+	hostNetwork, hostUTS, hostIPC := ns.hostNetwork, ns.hostUTS, ns.hostIPC
 	run, cg := m.runDir(uuid), m.cg.Group(uuid)
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -103,7 +120,7 @@ func (m *Manager) spawnInit(ctx context.Context, uuid string, hostNetwork, hostU
 		err = cg.Add(in.pid)
 	}
 	if err == nil {
-		err = in.prepare(ctx, run, !hostNetwork)
+		err = in.prepare(ctx, run, ns)
 	}
 	if err != nil {
 		in.kill()
@@ -113,19 +130,29 @@ func (m *Manager) spawnInit(ctx context.Context, uuid string, hostNetwork, hostU
 }
 
 // prepare runs the first exchange of the start protocol.
-func (in *podInit) prepare(ctx context.Context, run string, ownNetwork bool) error {
+func (in *podInit) prepare(ctx context.Context, run string, ns initNamespaces) error {
 	stop := context.AfterFunc(ctx, func() { in.conn.Close() })
 	defer stop()
-	if err := stage.Send(in.conn, stage.Message{Type: stage.MsgPrepare, OwnNetwork: ownNetwork, Dir: run}); err != nil {
+	msg := stage.Message{Type: stage.MsgPrepare, OwnNetwork: !ns.hostNetwork, Dir: run, IDMap: ns.idmap, Layers: ns.layers}
+	var fds []int
+	if ns.pod != nil {
+		msg.Namespaces = ns.pod.Kinds
+		for _, f := range ns.pod.Files {
+			fds = append(fds, int(f.Fd()))
+		}
+	}
+	if err := stage.Send(in.conn, msg, fds...); err != nil {
 		return fmt.Errorf("pod's init: %w", err)
 	}
-	var msg stage.Message
-	if _, err := stage.Recv(in.conn, &msg); err != nil {
+	files, err := stage.Recv(in.conn, &msg)
+	closeFiles(files)
+	if err != nil {
 		return fmt.Errorf("pod's init: %w", err)
 	}
 	if msg.Type != stage.MsgPrepared {
 		return fmt.Errorf("pod's init: %s %s", msg.Type, msg.Error)
 	}
+	in.idMapped, in.idMapErr = msg.IDMapped, msg.Error
 	return nil
 }
 
@@ -219,7 +246,7 @@ func (m *Manager) newSpare() (*podInit, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	in, err := m.spawnInit(ctx, uuid, false, false, false)
+	in, err := m.spawnInit(ctx, uuid, initNamespaces{})
 	if err != nil {
 		_ = m.cg.Group(uuid).Remove(ctx) // empty: its init is gone
 		os.RemoveAll(run)

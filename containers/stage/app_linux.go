@@ -92,7 +92,7 @@ func (in *initProc) prepareLocked(a *app) error {
 	if err := in.mountRoot(a); err != nil {
 		return err
 	}
-	if err := a.resolve(); err != nil {
+	if err := a.resolve(in.cfg.UserNS); err != nil {
 		return err
 	}
 	for _, h := range a.cfg.PreStart {
@@ -163,8 +163,10 @@ func (in *initProc) mountRoot(a *app) error {
 }
 
 // resolve finds, inside the app's root (the calling thread's), its
-// executable, user, group and working directory.
-func (a *app) resolve() error {
+// executable, user, group and working directory. In a user namespace
+// (idmap), the IDs are the namespace's: files of the root show the
+// init, which is outside, the host's IDs of their owners.
+func (a *app) resolve(idmap *IDMap) error {
 	rootfd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -188,7 +190,16 @@ func (a *app) resolve() error {
 			if err := unix.Fstat(fd, &st); err != nil {
 				return 0, 0, err
 			}
-			return int(st.Uid), int(st.Gid), nil
+			uid, gid := int(st.Uid), int(st.Gid)
+			if idmap != nil {
+				var ok, gok bool
+				uid, ok = idmap.Inside(uid)
+				gid, gok = idmap.Inside(gid)
+				if !ok || !gok {
+					return 0, 0, fmt.Errorf("owned by %d:%d on the host, outside the pod's user namespace", st.Uid, st.Gid)
+				}
+			}
+			return uid, gid, nil
 		},
 	}
 	uid, err := r.resolve(a.cfg.User, "/etc/passwd", "user")
@@ -198,6 +209,13 @@ func (a *app) resolve() error {
 	gid, err := r.resolve(a.cfg.Group, "/etc/group", "group")
 	if err != nil {
 		return err
+	}
+	if idmap != nil {
+		for _, id := range append([]int{uid, gid}, a.cfg.SupplementaryGIDs...) {
+			if !idmap.Contains(id) {
+				return fmt.Errorf("user and groups: %d is outside the pod's user namespace (0 to %d)", id, idmap.Size-1)
+			}
+		}
 	}
 	groups := make([]uint32, 0, len(a.cfg.SupplementaryGIDs))
 	for _, g := range a.cfg.SupplementaryGIDs {
@@ -300,7 +318,7 @@ func (in *initProc) runHandler(a *app, event string, argv []string) error {
 		path: exe, argv: argv, env: a.cfg.Env, dir: a.dirOrRoot(),
 		cred:  &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}},
 		files: []uintptr{null.Fd(), a.out.Fd(), a.out.Fd()},
-		iso:   &a.cfg.Isolation, cgroup: &a.cfg.Cgroup,
+		iso:   &a.cfg.Isolation, cgroup: &a.cfg.Cgroup, ns: in.ns.joins(),
 	})
 	if err != nil {
 		return fmt.Errorf("%s handler of app %s: %w", event, a.cfg.Name, err)
@@ -335,7 +353,7 @@ func (in *initProc) spawnApp(a *app) error {
 	pid, ch, err := in.reaper.spawn(procSpec{
 		path: a.path, argv: a.cfg.Exec, env: a.cfg.Env, dir: a.dir, cred: a.cred,
 		files: []uintptr{null.Fd(), a.out.Fd(), a.out.Fd()},
-		iso:   &a.cfg.Isolation, cgroup: &a.cfg.Cgroup,
+		iso:   &a.cfg.Isolation, cgroup: &a.cfg.Cgroup, ns: in.ns.joins(),
 	})
 	if err != nil {
 		return fmt.Errorf("app %s: %w", a.cfg.Name, err)

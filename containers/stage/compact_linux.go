@@ -34,6 +34,10 @@ type resumeState struct {
 	Control  int         `json:"control"`
 	Listener int         `json:"listener"` // -1: none
 	Apps     []resumeApp `json:"apps"`
+	// Namespaces and NSFDs are the pod's namespaces (a pod in a user
+	// namespace), kinds and descriptors.
+	Namespaces []string `json:"namespaces,omitempty"`
+	NSFDs      []int    `json:"nsFDs,omitempty"`
 	// StopGrace is set when a stop was asked during the handover.
 	StopGrace *time.Duration `json:"stopGrace,omitempty"`
 }
@@ -122,6 +126,10 @@ func (in *initProc) compact() (bool, error) {
 		st.Listener = sysfd(in.listener)
 		keep = append(keep, st.Listener)
 	}
+	if in.ns != nil {
+		st.Namespaces, st.NSFDs = in.ns.Kinds, in.ns.fds()
+		keep = append(keep, st.NSFDs...)
+	}
 	for _, a := range in.apps {
 		ra := resumeApp{Pid: a.pid, MntNS: int(a.mntns.Fd()), LogR: sysfd(a.log.r), Out: int(a.out.Fd()), Path: a.path, Dir: a.dir, UID: a.cred.Uid, GID: a.cred.Gid, Groups: a.cred.Groups}
 		st.Apps = append(st.Apps, ra)
@@ -180,6 +188,19 @@ func resume(stateFD string) int {
 		return 1
 	}
 	in := &initProc{cfg: st.Config, status: st.Status, servePaused: make(chan struct{}, 1)}
+	if len(st.NSFDs) > 0 {
+		files := make([]*os.File, len(st.NSFDs))
+		for i, fd := range st.NSFDs {
+			files[i] = os.NewFile(uintptr(fd), "namespace")
+		}
+		ns, err := receiveNamespaces(st.Namespaces, files)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "stage-init: resume: %v\n", err)
+			_ = unix.Kill(-1, unix.SIGKILL) // the pod's processes could not be started in it; the daemon sees it fail
+			return 1
+		}
+		in.ns = ns
+	}
 	in.reaper = &reaper{waiting: map[int]chan ExitStatus{}}
 	for i, ra := range st.Apps {
 		a := &app{cfg: st.Config.Apps[i], mntns: os.NewFile(uintptr(ra.MntNS), "mntns"), path: ra.Path, dir: ra.Dir,

@@ -53,7 +53,8 @@ type forkSpec struct {
 	capFinal    [2]unix.CapUserData
 	nnp         bool
 	filters     []unix.SockFprog
-	pipe        int // write end: the child reports a failure on it
+	joins       []nsJoin // the pod's namespaces, joined in this order
+	pipe        int      // write end: the child reports a failure on it
 }
 
 // cloneArgs is struct clone_args (version 2, with cgroup).
@@ -64,7 +65,8 @@ type cloneArgs struct {
 // Steps of the child, reported with the error of the one that failed.
 var forkSteps = []string{"setsid", "join cgroup", "open oom_score_adj", "write oom_score_adj", "set up descriptors",
 	"set controlling terminal", "chdir", "drop bounding capabilities", "keep capabilities", "setgroups", "setresgid",
-	"setresuid", "raise capabilities", "set no_new_privs", "install seccomp filter", "set capabilities", "execve", "clear ambient capabilities"}
+	"setresuid", "raise capabilities", "set no_new_privs", "install seccomp filter", "set capabilities", "execve", "clear ambient capabilities",
+	"join the pod's namespaces"}
 
 // hostRoot is a descriptor of the init's root, the host's: processes
 // are started from threads whose root is an app's, where the host's
@@ -132,6 +134,7 @@ func forkExec(p procSpec) (int, error) {
 	s.uid, s.gid = uintptr(p.cred.Uid), uintptr(p.cred.Gid)
 	s.groups = p.cred.Groups
 	s.zero = &[]byte("0")[0]
+	s.joins = p.ns
 	if err := s.isolation(p.iso); err != nil {
 		return 0, err
 	}
@@ -305,6 +308,15 @@ func forkAndExecInChild(s *forkSpec) (pid int, err syscall.Errno) {
 			goto childerror
 		}
 		syscall.RawSyscall(unix.SYS_CLOSE, fd1, 0, 0)
+	}
+	// The pod's namespaces, while the child is still the host's root:
+	// the user namespace last (then its capabilities are that
+	// namespace's, full until they are set below).
+	step = 18
+	for i = 0; i < len(s.joins); i++ {
+		if _, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, s.joins[i].fd, s.joins[i].kind, 0); err1 != 0 {
+			goto childerror
+		}
 	}
 
 	// Descriptors: fd[i] becomes i. Pass 1 moves those that pass 2

@@ -36,6 +36,9 @@ type initProc struct {
 	sw       statusWriter
 	listener *os.File // metadata listener in the pod's network namespace
 	ctl      *net.UnixListener
+	// ns are the namespaces of a pod in a user namespace, which its
+	// apps join; nil: the pod's namespaces are the init's.
+	ns *Namespaces
 }
 
 // Main is the in-pod init: the entry point of "kurma stage-init". It
@@ -68,25 +71,33 @@ func Main() int {
 	}
 	conn := c.(*net.UnixConn)
 	var msg Message
-	if _, err := Recv(conn, &msg); err != nil || msg.Type != MsgPrepare {
+	files, err := Recv(conn, &msg)
+	if err != nil || msg.Type != MsgPrepare {
+		closeAll(files)
 		fmt.Fprintf(os.Stderr, "stage-init: no prepare: %v\n", err)
 		return 1
 	}
-	listener, err := prepare(msg.Dir, msg.OwnNetwork)
+	ns, err := receiveNamespaces(msg.Namespaces, files)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "stage-init: %v\n", err)
 		_ = Send(conn, Message{Type: MsgFailed, Error: err.Error()}) // the daemon sees the exit anyway
 		return 1
 	}
+	p, err := prepare(&msg, ns)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "stage-init: %v\n", err)
+		_ = Send(conn, Message{Type: MsgFailed, Error: err.Error()}) // as above
+		return 1
+	}
 	// A spare init waits here until a pod is created.
-	if err := Send(conn, Message{Type: MsgPrepared}); err != nil {
+	if err := Send(conn, Message{Type: MsgPrepared, IDMapped: p.idMapped, Error: p.idMapErr}); err != nil {
 		return 1
 	}
 	if _, err := Recv(conn, &msg); err != nil || msg.Type != MsgConfig || msg.Config == nil {
 		fmt.Fprintf(os.Stderr, "stage-init: no config: %v\n", err)
 		return 1
 	}
-	in := &initProc{cfg: msg.Config, listener: listener, reaper: startReaper(), servePaused: make(chan struct{}, 1)}
+	in := &initProc{cfg: msg.Config, listener: p.listener, ns: ns, reaper: startReaper(), servePaused: make(chan struct{}, 1)}
 	in.status.Phase = PhaseStarting
 	for _, ac := range in.cfg.Apps {
 		in.status.Apps = append(in.status.Apps, AppStatus{Name: ac.Name, State: AppPending})
@@ -142,29 +153,57 @@ func (in *initProc) handleSignals() {
 	}()
 }
 
-// prepare makes what does not depend on the pod: a private mount tree,
-// the apps' system trees in the runtime directory run and, in a network
-// namespace of its own, loopback up and the metadata listener. Spare
-// inits do it before there is a pod.
-func prepare(run string, ownNetwork bool) (listener *os.File, err error) {
+// prepared is what prepare made.
+type prepared struct {
+	listener *os.File // the metadata listener; nil on the host's network
+	// idMapped says that the image store is mounted at LayersDir with
+	// the pod's ID mapping; idMapErr says why not, when it was asked.
+	idMapped bool
+	idMapErr string
+}
+
+// prepare makes what does not depend on the pod's config: a private
+// mount tree, the apps' system trees in the runtime directory and, in a
+// network namespace of the pod's own, loopback up and the metadata
+// listener. Spare inits do it before there is a pod. For a pod in a user
+// namespace (ns), it also mounts the image store ID-mapped, if it can.
+func prepare(msg *Message, ns *Namespaces) (*prepared, error) {
+	run := msg.Dir
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return nil, fmt.Errorf("make mounts private: %w", err)
 	}
-	if err := systemTrees(run); err != nil {
+	p := &prepared{}
+	if msg.Layers != "" {
+		if userns := ns.File("user"); userns == nil {
+			p.idMapErr = "no user namespace"
+		} else if err := mountLayers(msg.Layers, LayersDir(run), userns); err != nil {
+			p.idMapErr = err.Error()
+		} else {
+			p.idMapped = true
+		}
+	}
+	if err := systemTrees(run, msg.IDMap, ns); err != nil {
 		return nil, err
 	}
-	if !ownNetwork {
-		return nil, nil
+	if !msg.OwnNetwork {
+		return p, nil
 	}
-	if err := loopbackUp(); err != nil {
-		return nil, err
-	}
-	l, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: MetadataPort})
+	err := ns.inPodNamespaces(func() error {
+		if err := loopbackUp(); err != nil {
+			return err
+		}
+		l, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: MetadataPort})
+		if err != nil {
+			return fmt.Errorf("metadata listener: %w", err)
+		}
+		defer l.Close()
+		p.listener, err = l.File()
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("metadata listener: %w", err)
+		return nil, err
 	}
-	defer l.Close()
-	return l.File()
+	return p, nil
 }
 
 // setup prepares the pod-wide parts: the hostname, the control socket,
@@ -173,17 +212,26 @@ func (in *initProc) setup() error {
 	if in.cfg.HostNetwork != (in.listener == nil) {
 		return errors.New("the init's network namespace is not the one the pod asks for")
 	}
-	if in.cfg.Hostname != "" {
-		if err := unix.Sethostname([]byte(in.cfg.Hostname)); err != nil {
-			return fmt.Errorf("sethostname: %w", err)
-		}
-	}
-	for k, v := range in.cfg.Sysctls {
-		// The init's /proc is the host's procfs, but /proc/sys/net and
-		// the IPC sysctls show the namespaces of the writer: the pod's.
-		file := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
-		if err := os.WriteFile(file, []byte(v), 0); err != nil {
-			return fmt.Errorf("sysctl %s: %w", k, err)
+	if in.cfg.Hostname != "" || len(in.cfg.Sysctls) > 0 {
+		err := in.ns.inPodNamespaces(func() error {
+			if in.cfg.Hostname != "" {
+				if err := unix.Sethostname([]byte(in.cfg.Hostname)); err != nil {
+					return fmt.Errorf("sethostname: %w", err)
+				}
+			}
+			for k, v := range in.cfg.Sysctls {
+				// The init's /proc is the host's procfs, but /proc/sys/net
+				// and the IPC sysctls show the namespaces of the writer:
+				// the pod's.
+				file := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+				if err := os.WriteFile(file, []byte(v), 0); err != nil {
+					return fmt.Errorf("sysctl %s: %w", k, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	ctl, err := listenControl(in.cfg.RunDir)

@@ -35,8 +35,9 @@ type AppCgroup struct {
 	// V1 are the app's groups in v1 hierarchies, joined by each process
 	// before it execs.
 	V1 []string `json:"v1,omitempty"`
-	// Mounts show groups read-only inside the app: one at
-	// /sys/fs/cgroup, or several below a tmpfs there (v1).
+	// Mounts show groups inside the app: one at /sys/fs/cgroup, or
+	// several below a tmpfs there (v1); read-only, but for the app's
+	// v2 group when it is delegated to a pod in a user namespace.
 	Mounts []Mount `json:"mounts,omitempty"`
 	// OOMEvents is the file whose oom_kill counter says whether the
 	// kernel killed a process of the app for want of memory

@@ -181,9 +181,10 @@ var devices = []struct {
 // setupDev mounts the app's /dev: a tmpfs with the spec's device nodes,
 // /dev/console (/dev/null, since pods have no console), the pod's devpts
 // on /dev/pts with /dev/ptmx a link into it, and the pod's /dev/shm.
-func setupDev(rootfd int, run string) error {
+// owner is the tmpfs's uid and gid options ("" for root).
+func setupDev(rootfd int, run, owner string) error {
 	const flags = unix.MS_NOSUID | unix.MS_STRICTATIME
-	if err := mountIn(rootfd, "tmpfs", "/dev", flags, "mode=755,size=65536k"); err != nil {
+	if err := mountIn(rootfd, "tmpfs", "/dev", flags, "mode=755,size=65536k"+owner); err != nil {
 		return err
 	}
 	dfd, err := openInRoot(rootfd, "/dev", unix.O_PATH|unix.O_DIRECTORY)
@@ -194,6 +195,10 @@ func setupDev(rootfd int, run string) error {
 	for _, d := range devices {
 		if err := unix.Mknodat(dfd, d.name, unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor))); err != nil {
 			return &os.PathError{Op: "mknod", Path: "/dev/" + d.name, Err: err}
+		}
+		// 0666 whatever the umask: every user of the pod writes them.
+		if err := unix.Fchmodat(dfd, d.name, 0o666, 0); err != nil {
+			return &os.PathError{Op: "chmod", Path: "/dev/" + d.name, Err: err}
 		}
 	}
 	for _, l := range [][2]string{{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"}} {
@@ -257,17 +262,23 @@ var (
 // systemTrees mounts, under run/system, the /dev, /proc and /sys of the
 // pod's apps (see setupDev and setupProcSys), and the pod's devpts and
 // shm they use, once per pod (and ahead of it, in a spare init); each
-// app gets them with one recursive bind each (bindSystemTree).
-func systemTrees(run string) error {
+// app gets them with one recursive bind each (bindSystemTree). In a
+// user namespace (idmap), the tmpfs trees belong to the pod's root and
+// the terminals to its group 5 (tty); ns are the pod's namespaces.
+func systemTrees(run string, idmap *IDMap, ns *Namespaces) error {
 	for _, d := range []string{"devpts", "shm", "system"} {
 		if err := os.Mkdir(run+"/"+d, 0o755); err != nil {
 			return err
 		}
 	}
-	if err := unix.Mount("devpts", run+"/devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"); err != nil {
+	owner, tty := "", 5
+	if idmap != nil {
+		owner, tty = fmt.Sprintf(",uid=%d,gid=%d", idmap.Host(0), idmap.Host(0)), idmap.Host(5)
+	}
+	if err := unix.Mount("devpts", run+"/devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid="+strconv.Itoa(tty)); err != nil {
 		return fmt.Errorf("mount devpts: %w", err)
 	}
-	if err := unix.Mount("shm", run+"/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
+	if err := unix.Mount("shm", run+"/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"+owner); err != nil {
 		return fmt.Errorf("mount shm: %w", err)
 	}
 	fd, err := unix.Open(run+"/system", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -275,10 +286,10 @@ func systemTrees(run string) error {
 		return err
 	}
 	defer unix.Close(fd)
-	if err := setupDev(fd, run); err != nil {
+	if err := setupDev(fd, run, owner); err != nil {
 		return err
 	}
-	return setupProcSys(fd)
+	return setupProcSys(fd, ns)
 }
 
 // bindSystemTree binds one of the pod's system trees (src, with every
@@ -306,9 +317,10 @@ func bindSystemTree(rootfd int, src, target string) error {
 	return nil
 }
 
-// setupProcSys mounts /proc (the pod's PID namespace) and /sys read-only,
-// then masks and protects their sensitive paths.
-func setupProcSys(rootfd int) error {
+// setupProcSys mounts /proc (the pod's PID namespace) and /sys read-only
+// (showing the pod's network namespace, ns's or the init's), then masks
+// and protects their sensitive paths.
+func setupProcSys(rootfd int, ns *Namespaces) error {
 	if err := mountIn(rootfd, "proc", "/proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return err
 	}
@@ -324,7 +336,10 @@ func setupProcSys(rootfd int) error {
 	if err != nil || sfs.Type != unix.PROC_SUPER_MAGIC {
 		return errors.New("/proc in the app's root is not procfs after mounting it")
 	}
-	if err := mountIn(rootfd, "sysfs", "/sys", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil {
+	err = ns.inPodNamespaces(func() error {
+		return mountIn(rootfd, "sysfs", "/sys", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, "")
+	})
+	if err != nil {
 		return err
 	}
 	null, err := openInRoot(rootfd, "/dev/null", unix.O_PATH)
@@ -388,9 +403,10 @@ func privilegedTrees(rootfd int) error {
 	return mountIn(rootfd, "sysfs", "/sys", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
 }
 
-// mountCgroups shows the app's control groups read-only: one group on
+// mountCgroups shows the app's control groups: one group on
 // /sys/fs/cgroup, or several (v1 hierarchies) each on its directory of
-// a read-only tmpfs there.
+// a read-only tmpfs there; each read-only unless delegated to the pod
+// (see AppCgroup).
 func mountCgroups(rootfd int, mounts []Mount) error {
 	switch {
 	case len(mounts) == 0:
@@ -406,13 +422,13 @@ func mountCgroups(rootfd int, mounts []Mount) error {
 			return &os.PathError{Op: "mount tmpfs on", Path: "/sys/fs/cgroup", Err: err}
 		}
 		for _, m := range mounts {
-			if err := bindInRoot(rootfd, m.Source, m.Target, false, true); err != nil {
+			if err := bindInRoot(rootfd, m.Source, m.Target, false, m.ReadOnly); err != nil {
 				return err
 			}
 		}
 		return setReadOnly(rootfd, "/sys/fs/cgroup", false)
 	}
-	return bindInRoot(rootfd, mounts[0].Source, mounts[0].Target, false, true)
+	return bindInRoot(rootfd, mounts[0].Source, mounts[0].Target, false, mounts[0].ReadOnly)
 }
 
 // oomKills reads the oom_kill counter of a cgroup's memory.events (v2)

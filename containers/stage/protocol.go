@@ -44,7 +44,32 @@ type Config struct {
 	// Sysctls are written before the apps start ("net.ipv4.ip_forward":
 	// /proc/sys/net/ipv4/ip_forward), in the pod's own namespaces.
 	Sysctls map[string]string `json:"sysctls,omitempty"`
+	// UserNS is the pod's user namespace, whose IDs its apps' users,
+	// groups and files are in; nil: the host's.
+	UserNS *IDMap `json:"userNS,omitempty"`
 }
+
+// IDMap maps the IDs 0 to Size-1 of a pod's user namespace to HostID to
+// HostID+Size-1 on the host, for users and groups alike.
+type IDMap struct {
+	HostID uint32 `json:"hostID"`
+	Size   uint32 `json:"size"`
+}
+
+// Contains reports whether id (inside) is mapped.
+func (m *IDMap) Contains(id int) bool { return id >= 0 && uint64(id) < uint64(m.Size) }
+
+// Host is the host's ID of id (inside), which must be mapped.
+func (m *IDMap) Host(id int) int { return int(m.HostID) + id }
+
+// Inside is the ID inside of the host's id, and whether it is mapped.
+func (m *IDMap) Inside(hostID int) (int, bool) {
+	id := hostID - int(m.HostID)
+	return id, m.Contains(id)
+}
+
+// String is the content of /proc/PID/uid_map (and gid_map).
+func (m *IDMap) String() string { return fmt.Sprintf("0 %d %d\n", m.HostID, m.Size) }
 
 // AppConfig is one app of the pod.
 type AppConfig struct {
@@ -92,10 +117,23 @@ type Mount struct {
 // Message is a message on the init's fd 3.
 type Message struct {
 	Type string `json:"type"`
-	// OwnNetwork says, with MsgPrepare, that the init has a network
-	// namespace of its own to set up; Dir is its runtime directory.
-	OwnNetwork bool           `json:"ownNetwork,omitempty"`
-	Dir        string         `json:"dir,omitempty"`
+	// OwnNetwork says, with MsgPrepare, that the pod has a network
+	// namespace of its own to set up; Dir is the init's runtime
+	// directory.
+	OwnNetwork bool   `json:"ownNetwork,omitempty"`
+	Dir        string `json:"dir,omitempty"`
+	// For a pod in a user namespace, MsgPrepare has: the pod's IDMap;
+	// Namespaces, the kinds of the namespaces the message's descriptors
+	// are, in order ("user", "ipc", and "net", "uts" unless the pod
+	// uses the host's), made by the daemon in the pod's user namespace
+	// (see NewNamespaces), which every process of the apps joins; and
+	// Layers, the image store's directory, to mount with the pod's ID
+	// mapping (MOUNT_ATTR_IDMAP) at LayersDir. MsgPrepared says with
+	// IDMapped whether that worked (Error says why not).
+	IDMap      *IDMap         `json:"idMap,omitempty"`
+	Namespaces []string       `json:"namespaces,omitempty"`
+	Layers     string         `json:"layers,omitempty"`
+	IDMapped   bool           `json:"idMapped,omitempty"`
 	Config     *Config        `json:"config,omitempty"`
 	Error      string         `json:"error,omitempty"`
 	Pids       map[string]int `json:"pids,omitempty"`
@@ -221,11 +259,13 @@ func (s *Status) Ended() bool {
 //	RUN/devpts/, RUN/shm/           the pod's devpts and /dev/shm (mounted by the init)
 //	RUN/system/{dev,proc,sys}/      the apps' /dev, /proc and /sys (mounted by the init)
 //	RUN/APP.rootfs/                 mount point of the app's root
+//	RUN/layers/                     the image store, ID-mapped (a pod in a user namespace)
 func StatusPath(run string) string    { return filepath.Join(run, "status.json") }
 func UpperDir(dir, app string) string { return filepath.Join(dir, app+".upper") }
 func WorkDir(dir, app string) string  { return filepath.Join(dir, app+".work") }
 func RootDir(run, app string) string  { return filepath.Join(run, app+".rootfs") }
 func LogPath(dir, app string) string  { return filepath.Join(dir, app+".log") }
+func LayersDir(run string) string     { return filepath.Join(run, "layers") }
 
 // ReadStatus reads status.json of the pod whose runtime directory is run.
 func ReadStatus(run string) (*Status, error) {
@@ -240,8 +280,12 @@ func ReadStatus(run string) (*Status, error) {
 	return &s, nil
 }
 
-// maxMessage bounds one message of the protocol.
-const maxMessage = 512 << 10
+// maxMessage bounds one message of the protocol, maxFDs the
+// descriptors it carries (a pod's namespaces are the most).
+const (
+	maxMessage = 512 << 10
+	maxFDs     = 8
+)
 
 var errTruncated = errors.New("stage protocol: message too large")
 
@@ -291,7 +335,7 @@ func Recv(c *net.UnixConn, v any) ([]*os.File, error) {
 
 func recv(c *net.UnixConn, v any, size int) ([]*os.File, error) {
 	buf := make([]byte, size)
-	oob := make([]byte, syscall.CmsgSpace(4*4))
+	oob := make([]byte, syscall.CmsgSpace(maxFDs*4))
 	n, oobn, flags, _, err := c.ReadMsgUnix(buf, oob)
 	if err != nil {
 		return nil, err

@@ -70,6 +70,9 @@ type procSpec struct {
 	// cgroup places it in the app's groups (nil: the init's).
 	iso    *Isolation
 	cgroup *AppCgroup
+	// ns are the pod's namespaces the process joins (a pod in a user
+	// namespace); nil: it stays in the init's.
+	ns []nsJoin
 }
 
 // spawn starts p from the calling thread (so in its mount namespace and
