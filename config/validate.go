@@ -85,6 +85,13 @@ func validate(c *Config) []problem {
 			}
 		}
 	}
+	if u := c.Pods.UserNamespaces; u.Ranges < 0 {
+		ps.add("pods.user_namespaces.ranges", "pods.user_namespaces", "%d is negative; pods in user namespaces are refused", u.Ranges)
+	} else if u.Ranges > 0 && u.FirstID < 65536 {
+		ps.add("pods.user_namespaces.first_id", "pods.user_namespaces", "%d is below 65536, the host's own users; pods in user namespaces are refused", u.FirstID)
+	} else if last := int64(u.FirstID) + int64(u.Ranges)*65536 - 1; u.Ranges > 0 && last > 4294967294 {
+		ps.add("pods.user_namespaces.ranges", "pods.user_namespaces", "%d ranges of 65536 IDs from %d end at %d, past the last ID (4294967294); pods in user namespaces are refused", u.Ranges, u.FirstID, last)
+	}
 	if r := c.API.Remote; r.Address != "" && (r.TLS.Cert == "" || r.TLS.Key == "" || r.TLS.CA == "") {
 		ps.add("api.remote.address", "api.remote.address", "remote access needs mutual TLS: set api.remote.tls.cert, key and ca; the remote listener stays off")
 	}

@@ -135,6 +135,8 @@ func (c *cli) runDaemon(ctx context.Context, f daemonFlags) error {
 		APISocket:      f.socket,
 		ReservedCPU:    int64(max(cfg.Pods.Reserved.CPUMillicores, 0)),
 		ReservedMemory: max(int64(cfg.Pods.Reserved.Memory), 0),
+		// Checked by the configuration: an invalid pool is none.
+		UserNamespaces: pod.IDPool{FirstID: uint32(cfg.Pods.UserNamespaces.FirstID), Ranges: cfg.Pods.UserNamespaces.Ranges},
 	}
 	if podNet != nil {
 		opts.Network = podNet

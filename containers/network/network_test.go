@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
 	"github.com/kurmaos/kurma/containers/aci/acitest"
@@ -92,7 +94,7 @@ func TestPodNetwork(t *testing.T) {
 	}
 	t.Cleanup(func() { unix.Unmount(run, unix.MNT_DETACH) })
 	m, err := pod.Open(context.Background(), pod.Options{Dir: filepath.Join(dir, "pods"), RunDir: filepath.Join(run, "pods"),
-		Images: store, StageBinary: stage, Network: cni, Spares: -1, Logf: t.Logf})
+		Images: store, StageBinary: stage, Network: cni, Spares: -1, Logf: t.Logf, UserNamespaces: pod.IDPool{FirstID: 0x31000000, Ranges: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,8 +102,27 @@ func TestPodNetwork(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// A pod in a user namespace has its network namespace owned by it:
+	// its root may ping (CAP_NET_RAW there).
+	var userNS types.Isolator
+	if err := json.Unmarshal([]byte(`{"name": "os/linux/namespaces", "value": {"user": "child"}}`), &userNS); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		isos types.Isolators
+	}{{"own user namespace", types.Isolators{userNS}}, {"host's user namespace", nil}} {
+		t.Run(c.name, func(t *testing.T) {
+			podNetwork(ctx, t, m, cni, img.ID, c.isos, subnet, gateway, dir, bridge)
+		})
+	}
+}
+
+// podNetwork runs a pod that pings the gateway, checks its address and
+// removes it.
+func podNetwork(ctx context.Context, t *testing.T, m *pod.Manager, cni *network.CNI, img string, isos types.Isolators, subnet netip.Prefix, gateway netip.Addr, dir, bridge string) {
 	script := fmt.Sprintf("ip -4 addr show eth0; ip route; ping -c 1 -W 3 %s && echo GATEWAY-REACHED", gateway)
-	p, err := m.Create(ctx, pod.CreateOptions{Images: []pod.ImageApp{{Image: img.ID, Name: "net", Exec: []string{"/bin/sh", "-c", script}}}})
+	p, err := m.Create(ctx, pod.CreateOptions{Images: []pod.ImageApp{{Image: img, Name: "net", Exec: []string{"/bin/sh", "-c", script}}}, Isolators: isos})
 	if err != nil {
 		t.Fatal(err)
 	}

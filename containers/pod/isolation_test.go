@@ -83,7 +83,7 @@ func (n *recordingNetwork) Teardown(ctx context.Context, ns pod.NetNS) error {
 
 func TestNetwork(t *testing.T) {
 	netw := &recordingNetwork{}
-	e := newEnv(t, func(o *pod.Options) { o.Network = netw })
+	e := newEnv(t, func(o *pod.Options) { o.Network, o.UserNamespaces = netw, testIDPool })
 	t.Run("own namespace with loopback", func(t *testing.T) {
 		out := e.lines(t, e.sh("app", "readlink /proc/self/ns/net; ls /sys/class/net; cat /sys/class/net/lo/flags; wget -q -O - $AC_METADATA_URL/acMetadata/v1/pod/uuid; echo"), pod.CreateOptions{})
 		if len(netw.setup) != 1 || netw.setupInode != out[0] {
@@ -108,6 +108,27 @@ func TestNetwork(t *testing.T) {
 		if len(netw.teardown) != 1 || netw.teardown[0].PodUUID != uuid {
 			t.Errorf("teardown %+v", netw.teardown)
 		}
+	})
+	t.Run("user namespace", func(t *testing.T) {
+		// The pod's network namespace is its user namespace's, not the
+		// init's: the hook gets that one.
+		netw.setup = nil
+		app := e.sh("app", "readlink /proc/self/ns/net; cat /sys/class/net/lo/flags; wget -q -O - $AC_METADATA_URL/acMetadata/v1/pod/uuid; echo")
+		p, st := e.run(pod.CreateOptions{Images: []pod.ImageApp{app}, Isolators: types.Isolators{userNS()}})
+		out := strings.Split(logOf(p, "app"), "\n")
+		if st.State != pod.Exited || len(out) < 3 {
+			t.Fatalf("status %+v, log %q", st, out)
+		}
+		if len(netw.setup) != 1 || netw.setupInode != out[0] {
+			t.Errorf("network hook: %+v with namespace %s, the app's is %s", netw.setup, netw.setupInode, out[0])
+		}
+		if out[1] != "0x9" || out[2] != p.UUID() {
+			t.Errorf("loopback flags %q, metadata %q", out[1], out[2])
+		}
+		if err := e.m.Remove(context.Background(), p.UUID()); err != nil {
+			t.Fatal(err)
+		}
+		netw.setup = []pod.NetNS{{}} // the host network case counts one
 	})
 	t.Run("host network", func(t *testing.T) {
 		val := json.RawMessage(`{"net": "host", "ipc": "host"}`)

@@ -1,6 +1,7 @@
 package pod_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -221,4 +222,70 @@ func fileOwner(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return strconv.Itoa(int(fi.Sys().(*syscall.Stat_t).Uid))
+}
+
+// Every process of an app in a user namespace is in it: a non-root
+// app, its pre-start and post-stop handlers (root inside), commands
+// entered, also once the init has compacted itself (it hands the pod's
+// namespaces over).
+func TestUserNamespaceProcesses(t *testing.T) {
+	e := newEnv(t, func(o *pod.Options) { o.UserNamespaces = testIDPool })
+	pm, err := pod.ManifestFromImages(e.store, []pod.ImageApp{{
+		Image: e.busybox.ID, Name: "app", User: "kurmauser", Group: "kurmagroup", SupplementaryGIDs: []int{100},
+		Exec: []string{"/bin/sh", "-c", "echo app=$(id -u):$(id -g):$(id -G | tr ' ' ,) pre=$(stat -c %u:%g /tmp/pre); exec sleep 60"},
+		Mounts: mount("data", "/data"),
+	}}, []types.Volume{emptyVolume("data", "0777", 0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm.Apps[0].App.EventHandlers = []types.EventHandler{
+		{Name: "pre-start", Exec: []string{"/bin/sh", "-c", "id -u > /tmp/pre"}},
+		{Name: "post-stop", Exec: []string{"/bin/sh", "-c", "id -u > /data/post"}},
+	}
+	pm.Isolators = types.Isolators{userNS()}
+	p := e.create(pod.CreateOptions{Manifest: pm})
+	first := int(testIDPool.FirstID)
+	if f := facts(waitLog(t, p, "app", "app=")); f["app"] != "1000:2000:2000,100 pre=0:0" {
+		t.Errorf("the app says %q", f["app"])
+	}
+	st := p.Status()
+	pid := hostPid(t, st.Pid, st.Apps[0].Pid)
+	ids := procStatus(t, pid, "Uid", "Gid", "Groups")
+	if want := fmt.Sprintf("%d %[1]d %[1]d %[1]d", first+1000); ids["Uid"] != want {
+		t.Errorf("host's Uid of the app %q, want %q", ids["Uid"], want)
+	}
+	if want := strconv.Itoa(first + 100); ids["Groups"] != want {
+		t.Errorf("host's Groups of the app %q, want %q", ids["Groups"], want)
+	}
+	waitCompacted(t, p)
+	var out bytes.Buffer
+	code, err := p.Enter(context.Background(), pod.EnterOptions{App: "app", Args: []string{"sh", "-c", "id -u; cat /proc/self/uid_map; hostname"}, Stdout: &out})
+	want := fmt.Sprintf("1000\n         0  %d      65536\nkurma-%s\n", first, p.UUID()[:8])
+	if err != nil || code.Code != 0 || out.String() != want {
+		t.Errorf("entered after compaction: %v %v %q, want %q", code, err, out.String(), want)
+	}
+	if err := p.Stop(context.Background(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(filepath.Join(p.Dir(), "volumes", "data", "post")); got != "0\n" {
+		t.Errorf("post-stop handler wrote %q, want its uid inside, 0", got)
+	}
+	if got := fileOwner(t, filepath.Join(p.Dir(), "volumes", "data", "post")); got != strconv.Itoa(first) {
+		t.Errorf("post-stop handler's file belongs to %s on the host, want %d", got, first)
+	}
+}
+
+// A pod in a user namespace on the host's network: its root has no
+// privilege over the host's network, it reaches the metadata service on
+// the host's loopback.
+func TestUserNamespaceHostNetwork(t *testing.T) {
+	e := newEnv(t, func(o *pod.Options) { o.UserNamespaces = testIDPool })
+	app := e.sh("app", `wget -qO- "$AC_METADATA_URL/acMetadata/v1/pod/uuid"; echo; ip link set lo down 2>&1 | grep -c 'ermitted'; id -u`)
+	p, st := e.run(pod.CreateOptions{Images: []pod.ImageApp{app}, Isolators: types.Isolators{iso(pod.NamespacesIsolator, `{"user": "child", "net": "host"}`)}})
+	if st.State != pod.Exited || exitCodes(st)["app"] != 0 {
+		t.Fatalf("status %+v: %s", st, logOf(p, "app"))
+	}
+	if got, want := logOf(p, "app"), p.UUID()+"\n1\n0\n"; got != want {
+		t.Errorf("log %q, want %q", got, want)
+	}
 }
