@@ -232,7 +232,7 @@ func TestUserNamespaceProcesses(t *testing.T) {
 	e := newEnv(t, func(o *pod.Options) { o.UserNamespaces = testIDPool })
 	pm, err := pod.ManifestFromImages(e.store, []pod.ImageApp{{
 		Image: e.busybox.ID, Name: "app", User: "kurmauser", Group: "kurmagroup", SupplementaryGIDs: []int{100},
-		Exec: []string{"/bin/sh", "-c", "echo app=$(id -u):$(id -g):$(id -G | tr ' ' ,) pre=$(stat -c %u:%g /tmp/pre); exec sleep 60"},
+		Exec:   []string{"/bin/sh", "-c", "echo app=$(id -u):$(id -g):$(id -G | tr ' ' ,) pre=$(stat -c %u:%g /tmp/pre); exec sleep 60"},
 		Mounts: mount("data", "/data"),
 	}}, []types.Volume{emptyVolume("data", "0777", 0, 0)})
 	if err != nil {
