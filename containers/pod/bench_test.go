@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
 	"github.com/kurmaos/kurma/containers/pod"
@@ -309,6 +310,52 @@ func BenchmarkPodMemory(b *testing.B) {
 		if pids := containerdShims(b, dir, n); pids != nil {
 			report("containerd-shim", pids)
 		}
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkUserNamespaceStart measures create → app exited of /bin/true
+// in a pod in a user namespace, with the image store ID-mapped
+// ("idmapped") and with a copy of the image owned by the pod's IDs
+// ("copy", where ID-mapped mounts are missing), beside a pod in the
+// host's user namespace started without a spare init ("cold"), all with
+// the kurma-stage init, interleaved. It reports the medians in ms.
+func BenchmarkUserNamespaceStart(b *testing.B) {
+	e := newEnv(b, func(o *pod.Options) {
+		o.StageBinary, o.Spares, o.Logf = filepath.Join(binDir, "kurma-stage"), -1, nil
+		o.UserNamespaces = pod.IDPool{FirstID: 0x32000000, Ranges: 4}
+	})
+	ctx := context.Background()
+	var userNS types.Isolator
+	if err := json.Unmarshal([]byte(`{"name": "os/linux/namespaces", "value": {"user": "child"}}`), &userNS); err != nil {
+		b.Fatal(err)
+	}
+	samples := map[string][]time.Duration{}
+	run := func(name string, isos types.Isolators, copyRoots bool) {
+		e.m.SetCopyRoots(copyRoots)
+		start := time.Now()
+		p, err := e.m.Create(ctx, pod.CreateOptions{Images: []pod.ImageApp{{Image: e.busybox.ID, Name: "true"}}, Isolators: isos})
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := p.Wait(ctx)
+		samples[name] = append(samples[name], time.Since(start))
+		if err != nil || st.State != pod.Exited || exitCodes(st)["true"] != 0 {
+			b.Fatalf("%s: %+v %v", name, st, err)
+		}
+		if err := e.m.Remove(ctx, p.UUID()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		run("cold", nil, false)
+		run("idmapped", types.Isolators{userNS}, false)
+		run("copy", types.Isolators{userNS}, true)
+	}
+	b.StopTimer()
+	for _, n := range []string{"cold", "idmapped", "copy"} {
+		b.ReportMetric(medianMS(samples[n]), n+"-ms")
 	}
 	b.ReportMetric(0, "ns/op")
 }

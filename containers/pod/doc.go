@@ -21,6 +21,7 @@
 //	UUID/APP.upper/, APP.work/  the apps' writable layers
 //	UUID/APP.log[.1]          the apps' logs (see package stage)
 //	UUID/volumes/NAME/        the backing directory of each empty volume
+//	UUID/APP.image/           a copy of the app's image owned by the pod's IDs (user namespace, see userns.go)
 //
 // Under Options.RunDir (a tmpfs, mode 0700), the runtime state:
 //

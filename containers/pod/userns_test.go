@@ -148,6 +148,9 @@ exec sleep 60`
 				"hostname": "inside", "whoami": "0:0", "rootfs": "ok", "etc": "ok", "empty": "0:0:750",
 				"host": "65534:65534 1000:1000", "secret": "denied", "public-write": "denied",
 				"metadata": p.UUID(), "cgroup": "delegated", "cgroup-limits": "host",
+				// Confined as any pod (THREATS.md 21, 25, 26, 27).
+				"CapEff": capMask(defaultCaps...), "CapBnd": capMask(defaultCaps...), "CapInh": capMask(), "NoNewPrivs": "1", "Seccomp": "2",
+				"mount": "EPERM", "unshare_user": "EPERM", "ptrace_init": "EPERM", "init_exe": "EACCES", "init_root": "EACCES",
 			} {
 				if f[k] != want {
 					t.Errorf("inside: %s = %q, want %q", k, f[k], want)

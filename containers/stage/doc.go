@@ -25,6 +25,11 @@
 // itself with a fresh process of the same binary that holds less memory
 // (see compact_linux.go).
 //
+// A pod may run in a user namespace of its own: the daemon makes it, with
+// the UTS, IPC and network namespaces it owns (NewNamespaces), and the
+// init, which stays the host's root, has every process of the apps join
+// them (see userns_linux.go).
+//
 // # Protocol
 //
 // The daemon starts the init with a SOCK_SEQPACKET socket pair: its end is
@@ -32,14 +37,17 @@
 // carrying descriptors (SCM_RIGHTS):
 //
 //	daemon (pod.Manager)                         kurma stage-init (pod PID 1)
+//	(user namespace: NewNamespaces first)
 //	clone(NEWNS|NEWPID|NEWUTS|NEWIPC[|NEWNET],
 //	      CLONE_INTO_CGROUP) + exec ───────────────▶ starts, fd 3 = socket
 //	(cgroup v1: add the pid to the groups)
 //	{type:"prepare", dir,        ─────────────────▶ mounts private; devpts, shm,
-//	 ownNetwork}                                     /dev, /proc, /sys trees;
-//	                                                 lo up and metadata
-//	                                                 listener (own netns)
-//	                             ◀───────────────── {type:"prepared"}
+//	 ownNetwork[, idMap,                             /dev, /proc, /sys trees;
+//	 namespaces, layers]}                            lo up and metadata
+//	 + [namespace fds]                               listener (own netns);
+//	                                                 the store ID-mapped
+//	                                                 (user namespace)
+//	                             ◀───────────────── {type:"prepared"[, idMapped]}
 //	        (a spare init waits here, ready, until a pod is created)
 //	{type:"config", config}      ─────────────────▶ hostname, control socket,
 //	(makes the writable layers                       log pipes
