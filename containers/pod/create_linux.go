@@ -167,7 +167,7 @@ func (p *Pod) create(ctx context.Context, pl *plan, in *podInit, stopOnFailure b
 	}
 	netns := ""
 	if in == nil {
-		ns := initNamespaces{hostNetwork: pl.hostNetwork, hostUTS: pl.hostUTS, hostIPC: pl.iso.hostIPC, idmap: p.rec.UserNS}
+		ns := initOptions{hostNetwork: pl.hostNetwork, hostUTS: pl.hostUTS, hostIPC: pl.iso.hostIPC, idmap: p.rec.UserNS}
 		if p.rec.UserNS != nil {
 			if ns.pod, err = stage.NewNamespaces(*p.rec.UserNS, !pl.hostNetwork, !pl.hostUTS); err != nil {
 				return p.failEarly(fmt.Errorf("user namespace: %w", err))
@@ -187,6 +187,7 @@ func (p *Pod) create(ctx context.Context, pl *plan, in *podInit, stopOnFailure b
 	if p.rec.UserNS != nil {
 		p.userNSRoots(cfg, pl, in)
 	}
+	in.claim(p.m)
 	// On a hybrid host the limits of v1 controllers need the whole pod
 	// there: the init joins before any app starts.
 	if err := cgroup.AddTo(join, in.pid); err != nil {

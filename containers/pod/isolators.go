@@ -183,19 +183,19 @@ func (is *isolation) resolveApp(pod, app *level) (appIsolation, error) {
 	}
 	ai.iso.NoNewPrivileges = nnp
 	if pod.hasSeccomp && pod.filter != nil {
-		ai.iso.Seccomp = append(ai.iso.Seccomp, pod.filter)
+		ai.iso.Seccomp = append(ai.iso.Seccomp, stage.Filter(pod.filter))
 	}
 	switch {
 	case app.hasSeccomp:
 		if app.filter != nil {
-			ai.iso.Seccomp = append(ai.iso.Seccomp, app.filter)
+			ai.iso.Seccomp = append(ai.iso.Seccomp, stage.Filter(app.filter))
 		}
 	case !pod.hasSeccomp && !ai.privileged:
 		def, err := seccomp.Default()
 		if err != nil {
 			return ai, err
 		}
-		ai.iso.Seccomp = append(ai.iso.Seccomp, def)
+		ai.iso.Seccomp = append(ai.iso.Seccomp, stage.Filter(def))
 	}
 	ai.iso.OOMScoreAdj = pod.oom
 	if app.oom != nil {

@@ -97,14 +97,16 @@ type Manager struct {
 	// copyRoots makes pods in user namespaces run on copies of their
 	// images even where ID-mapped layers work (tests).
 	copyRoots bool
-	cpuTotal  int64 // millicores
-	memTotal  int64 // bytes
-	hostAddr  string
-	closed    bool
-	spares    []*podInit
-	spawning  int   // spares being started
-	spareErr  error // why no more spares are started
-	bg        sync.WaitGroup
+	// nice is the daemon's nice value, which pods' inits run at.
+	nice     int
+	cpuTotal int64 // millicores
+	memTotal int64 // bytes
+	hostAddr string
+	closed   bool
+	spares   []*podInit
+	spawning int   // spares being started
+	spareErr error // why no more spares are started
+	bg       sync.WaitGroup
 }
 
 // Open opens the pods directory and takes over the pods in it: running
@@ -168,6 +170,7 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{opts: opts, cg: cg, md: md, pods: map[string]*Pod{}, ids: newIDRanges(opts.UserNamespaces)}
+	m.nice = daemonNice()
 	m.cpuTotal, m.memTotal = hostTotals()
 	if err := m.recover(ctx); err != nil {
 		md.Close()

@@ -28,28 +28,54 @@ type podInit struct {
 	// cgroup, both made before it started.
 	uuid string
 	// idMapped says the init mounted the image store with its pod's ID
-	// mapping (initNamespaces.layers); idMapErr says why not.
+	// mapping (initOptions.layers); idMapErr says why not.
 	idMapped bool
 	idMapErr string
+	// nice is the priority of a spare, which claim restores.
+	nice int
 }
 
-// initNamespaces are the namespaces of a pod's init: new ones but for
-// the host's network, UTS or IPC namespaces. For a pod in a user
-// namespace, pod holds the namespaces its apps join (see
+// daemonNice is the daemon's nice value.
+func daemonNice() int {
+	prio, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
+	if err != nil {
+		return 0
+	}
+	return 20 - prio // the system call answers 20 - nice
+}
+
+// claim gives a spare init its pod's priority (the daemon's).
+func (in *podInit) claim(m *Manager) {
+	if in.nice != m.nice {
+		_ = unix.Setpriority(unix.PRIO_PGRP, in.pid, m.nice) // the pod runs nicer at worst
+	}
+}
+
+// initOptions say how to start a pod's init. Its namespaces are new
+// but for the host's network, UTS or IPC namespaces. For a pod in a
+// user namespace, pod holds the namespaces its apps join (see
 // stage.NewNamespaces), idmap its IDs and layers the image store to
-// mount ID-mapped ("": none).
-type initNamespaces struct {
+// mount ID-mapped ("": none). A spare prepares at a lower priority
+// (spareNice) until it is claimed.
+type initOptions struct {
 	hostNetwork, hostUTS, hostIPC bool
 	pod                           *stage.Namespaces
 	idmap                         *stage.IDMap
 	layers                        string
+	spare                         bool
 }
 
+// spareNice is how much nicer than the daemon a spare init is while it
+// starts and waits: preparing a pod to come must not take the CPU from
+// pods that run (on a small machine, the spare made again as a pod
+// starts competes with it).
+const spareNice = 10
+
 // spawnInit starts the init of pod uuid in new namespaces (see
-// initNamespaces) and in the pod's cgroup, which exist with its runtime
+// initOptions) and in the pod's cgroup, which exist with its runtime
 // directory, its stderr to RUN/stage.log, and waits until it is
 // prepared.
-func (m *Manager) spawnInit(ctx context.Context, uuid string, ns initNamespaces) (*podInit, error) {
+func (m *Manager) spawnInit(ctx context.Context, uuid string, ns initOptions) (*podInit, error) {
 	hostNetwork, hostUTS, hostIPC := ns.hostNetwork, ns.hostUTS, ns.hostIPC
 	run, cg := m.runDir(uuid), m.cg.Group(uuid)
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
@@ -109,6 +135,12 @@ func (m *Manager) spawnInit(ctx context.Context, uuid string, ns initNamespaces)
 		return fail(fmt.Errorf("start the pod's init (%s): %w", m.opts.StageBinary, err))
 	}
 	in := &podInit{cmd: cmd, conn: conn, pid: cmd.Process.Pid, done: make(chan struct{}), uuid: uuid}
+	if ns.spare {
+		// The init is alone in its process group (Setsid): every thread
+		// of it, and those it makes, get the priority.
+		in.nice = min(m.nice+spareNice, 19)
+		_ = unix.Setpriority(unix.PRIO_PGRP, in.pid, in.nice) // a spare at the daemon's priority is no worse than before
+	}
 	go func() {
 		in.err = cmd.Wait()
 		close(in.done)
@@ -130,7 +162,7 @@ func (m *Manager) spawnInit(ctx context.Context, uuid string, ns initNamespaces)
 }
 
 // prepare runs the first exchange of the start protocol.
-func (in *podInit) prepare(ctx context.Context, run string, ns initNamespaces) error {
+func (in *podInit) prepare(ctx context.Context, run string, ns initOptions) error {
 	stop := context.AfterFunc(ctx, func() { in.conn.Close() })
 	defer stop()
 	msg := stage.Message{Type: stage.MsgPrepare, OwnNetwork: !ns.hostNetwork, Dir: run, IDMap: ns.idmap, Layers: ns.layers}
@@ -246,7 +278,7 @@ func (m *Manager) newSpare() (*podInit, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	in, err := m.spawnInit(ctx, uuid, initNamespaces{})
+	in, err := m.spawnInit(ctx, uuid, initOptions{spare: true})
 	if err != nil {
 		_ = m.cg.Group(uuid).Remove(ctx) // empty: its init is gone
 		os.RemoveAll(run)

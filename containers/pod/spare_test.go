@@ -1,8 +1,12 @@
 package pod_test
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,11 +50,40 @@ func waitSpares(t *testing.T, e *env, n int) []string {
 	}
 }
 
+// nices lists the distinct nice values of a process's threads.
+func nices(t *testing.T, pid int) string {
+	t.Helper()
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	seen := map[string]bool{}
+	var out []string
+	for _, task := range tasks {
+		// Field 19 is the nice value; the command (2) has no space here.
+		if f := strings.Fields(readFile(task)); len(f) > 18 && !seen[f[18]] {
+			seen[f[18]] = true
+			out = append(out, f[18])
+		}
+	}
+	return strings.Join(out, ",")
+}
+
 func TestSpares(t *testing.T) {
 	e := newEnv(t, func(o *pod.Options) { o.Spares = 2 })
 	before := waitSpares(t, e, 2)
-	p, st := e.run(pod.CreateOptions{Images: []pod.ImageApp{e.sh("app", "echo hi")}})
-	if st.State != pod.Exited || logOf(p, "app") != "hi\n" {
+	// A spare waits nicer than the daemon; its pod runs at the daemon's
+	// priority, every thread of its init.
+	daemon, _ := strconv.Atoi(nices(t, os.Getpid()))
+	pids, _ := e.m.Cgroups().Group(before[0]).Procs()
+	if want := strconv.Itoa(min(daemon+10, 19)); len(pids) != 1 || nices(t, pids[0]) != want {
+		t.Errorf("spare init %v nice %s, want %s", pids, nices(t, pids[0]), want)
+	}
+	p := e.create(pod.CreateOptions{Images: []pod.ImageApp{e.sh("app", "echo hi; read x")}})
+	if got := nices(t, p.Status().Pid); got != strconv.Itoa(daemon) {
+		t.Errorf("the init of a pod from a spare has nice values %s, want the daemon's, %d", got, daemon)
+	}
+	if err := p.Stop(context.Background(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Status(); st.State != pod.Stopped || logOf(p, "app") != "hi\n" {
 		t.Fatalf("pod on a spare init: %+v", st)
 	}
 	if p.UUID() != before[0] && p.UUID() != before[1] {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -55,8 +56,12 @@ type resumeApp struct {
 }
 
 // compactLater compacts the init after compactAfter, when nothing is in
-// flight; it tries a few times, then gives up (the pod runs on as it is).
+// flight; it tries a few times, then gives up: the pod runs on as it is,
+// with what the start left returned to the system. (Not at once: a
+// forced collection right after the start would hold up an app that
+// ends at once, the init having one thread for Go code.)
 func (in *initProc) compactLater() {
+	defer debug.FreeOSMemory()
 	for range 10 {
 		time.Sleep(compactAfter)
 		done, err := in.compact()

@@ -55,6 +55,11 @@ type forkSpec struct {
 	filters     []unix.SockFprog
 	joins       []nsJoin // the pod's namespaces, joined in this order
 	pipe        int      // write end: the child reports a failure on it
+	// vfork shares the init's memory with the child until it execs
+	// (CLONE_VM|CLONE_VFORK), as package syscall does: no copy of the
+	// init's page tables, no copy-on-write faults after. A child that
+	// joins a user namespace cannot (setns refuses a shared mm).
+	vfork bool
 }
 
 // cloneArgs is struct clone_args (version 2, with cgroup).
@@ -135,6 +140,12 @@ func forkExec(p procSpec) (int, error) {
 	s.groups = p.cred.Groups
 	s.zero = &[]byte("0")[0]
 	s.joins = p.ns
+	s.vfork = canVfork
+	for _, j := range s.joins {
+		if j.kind == unix.CLONE_NEWUSER {
+			s.vfork = false
+		}
+	}
 	if err := s.isolation(p.iso); err != nil {
 		return 0, err
 	}
@@ -164,6 +175,7 @@ func forkExec(p procSpec) (int, error) {
 	s.pipe = pipe[1]
 	syscall.ForkLock.Lock()
 	pid, errno := forkAndExecInChild(&s)
+	runtime_AfterFork()
 	syscall.ForkLock.Unlock()
 	unix.Close(pipe[1])
 	defer unix.Close(pipe[0])
@@ -260,7 +272,10 @@ func (s *forkSpec) isolation(iso *Isolation) error {
 
 // forkAndExecInChild forks; the child sets itself up as s says and
 // execs. After the fork the child makes only raw system calls (see
-// package syscall's forkAndExecInChild1, which this follows).
+// package syscall's forkAndExecInChild1, which this follows). The
+// caller calls runtime_AfterFork after it: with vfork the child runs on
+// this frame, so the parent returns at once, using nothing but what
+// vforkSyscall returned.
 //
 //go:noinline
 //go:norace
@@ -274,14 +289,19 @@ func forkAndExecInChild(s *forkSpec) (pid int, err syscall.Errno) {
 		fd              []int
 	)
 	fd = s.fds
-	runtime_BeforeFork()
-	if s.clone3 != nil {
+	runtime_BeforeFork() // no stack growth from here on
+	switch {
+	case s.clone3 != nil && s.vfork:
+		s.clone3.flags |= unix.CLONE_VM | unix.CLONE_VFORK
+		r1, err1 = vforkSyscall(unix.SYS_CLONE3, uintptr(unsafe.Pointer(s.clone3)), unsafe.Sizeof(*s.clone3), 0)
+	case s.clone3 != nil:
 		r1, _, err1 = syscall.RawSyscall(unix.SYS_CLONE3, uintptr(unsafe.Pointer(s.clone3)), unsafe.Sizeof(*s.clone3), 0)
-	} else {
+	case s.vfork:
+		r1, err1 = vforkSyscall(unix.SYS_CLONE, uintptr(unix.SIGCHLD|unix.CLONE_VM|unix.CLONE_VFORK), 0, 0)
+	default:
 		r1, _, err1 = syscall.RawSyscall6(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0, 0, 0, 0)
 	}
 	if err1 != 0 || r1 != 0 {
-		runtime_AfterFork()
 		return int(r1), err1
 	}
 

@@ -131,7 +131,6 @@ func Main() int {
 	_ = Send(conn, Message{Type: MsgRunning, Pids: pids}) // a daemon killed meanwhile finds the pod from status.json
 	go in.serve()
 	in.handleSignals()
-	debug.FreeOSMemory()
 	go in.compactLater()
 	code := in.supervise()
 	// The daemon learns here that the pod has ended, without waiting for

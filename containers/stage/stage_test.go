@@ -1,10 +1,12 @@
 package stage
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -95,5 +97,44 @@ func TestStatusEnded(t *testing.T) {
 	}
 	if _, err := ReadStatus(t.TempDir()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("ReadStatus of nothing: %v", err)
+	}
+}
+
+func TestFilterJSON(t *testing.T) {
+	want := Isolation{Seccomp: []Filter{
+		{{Code: 0x20, K: 4}, {Code: 0x15, Jt: 1, Jf: 2, K: 0xc000003e}, {Code: 0x6, K: 0x7fff0000}},
+		{},
+	}}
+	data, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"seccomp":["IAAAAAQAAAAVAAECPgAAwAYAAAAAAP9/",""]`) {
+		t.Errorf("encoded as %s", data)
+	}
+	var got Isolation
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Seccomp) != 2 || len(got.Seccomp[1]) != 0 || !slices.Equal(got.Seccomp[0], want.Seccomp[0]) {
+		t.Errorf("decoded %+v, want %+v", got.Seccomp, want.Seccomp)
+	}
+	for _, bad := range []string{`{"seccomp":["AAAA"]}`, `{"seccomp":["!"]}`, `{"seccomp":[3]}`} {
+		if err := json.Unmarshal([]byte(bad), &got); err == nil {
+			t.Errorf("%s decoded", bad)
+		}
+	}
+}
+
+func TestIDMap(t *testing.T) {
+	m := &IDMap{HostID: 1 << 20, Size: 65536}
+	if m.String() != "0 1048576 65536\n" || m.Host(5) != 1<<20+5 || !m.Contains(65535) || m.Contains(65536) || m.Contains(-1) {
+		t.Errorf("%+v: %q %d", m, m.String(), m.Host(5))
+	}
+	if id, ok := m.Inside(1<<20 + 1000); !ok || id != 1000 {
+		t.Errorf("inside %d %v", id, ok)
+	}
+	if _, ok := m.Inside(12); ok {
+		t.Error("a host ID below the range is mapped")
 	}
 }
