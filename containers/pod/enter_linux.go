@@ -52,7 +52,7 @@ func (p *Pod) Enter(ctx context.Context, o EnterOptions) (stage.ExitStatus, erro
 	}
 	defer done()
 
-	req := stage.Request{Op: stage.OpEnter, Enter: &stage.EnterRequest{App: o.App, Args: o.Args, Env: o.Env, TTY: o.TTY}}
+	req := stage.Request{Op: stage.OpEnter, Enter: &stage.EnterRequest{App: o.App, Args: o.Args, Env: o.Env, TTY: o.TTY, Rows: o.Rows, Cols: o.Cols}}
 	var copies sync.WaitGroup
 	var theirs []*os.File // the command's ends, sent to the init
 	if !o.TTY {
@@ -112,9 +112,6 @@ func (p *Pod) Enter(ctx context.Context, o EnterOptions) (stage.ExitStatus, erro
 		}
 		master := files[0]
 		defer master.Close()
-		if o.Rows > 0 && o.Cols > 0 {
-			_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: o.Rows, Col: o.Cols}) // a size the terminal refuses keeps its default
-		}
 		if o.Resize != nil {
 			stopResize := make(chan struct{})
 			defer close(stopResize)
@@ -122,7 +119,7 @@ func (p *Pod) Enter(ctx context.Context, o EnterOptions) (stage.ExitStatus, erro
 				for {
 					select {
 					case ws := <-o.Resize:
-						_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: ws.Rows, Col: ws.Cols}) // as above
+						_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: ws.Rows, Col: ws.Cols}) // a size the terminal refuses keeps the last one
 					case <-stopResize:
 						return
 					}

@@ -89,6 +89,10 @@ func (in *initProc) enter(c *net.UnixConn, req *EnterRequest, files []*os.File) 
 			return err
 		}
 		defer m.Close()
+		// Sized before the command starts, which may ask at once.
+		if req.Rows > 0 && req.Cols > 0 {
+			_ = unix.IoctlSetWinsize(int(m.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: req.Rows, Col: req.Cols}) // a size the terminal refuses keeps its default
+		}
 		master = m
 		stdio = []*os.File{slave}
 	} else if len(files) != 3 {

@@ -176,6 +176,9 @@ type EnterRequest struct {
 	// with the reply carrying the pid. Without it, the request carries
 	// three descriptors: stdin, stdout, stderr.
 	TTY bool `json:"tty,omitempty"`
+	// Rows and Cols are the terminal's size from its start (0: unset).
+	Rows uint16 `json:"rows,omitempty"`
+	Cols uint16 `json:"cols,omitempty"`
 }
 
 // Reply answers a Request.

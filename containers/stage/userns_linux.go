@@ -92,6 +92,9 @@ func NewNamespaces(m IDMap, network, uts bool) (*Namespaces, error) {
 	unix.Close(pipe[0])
 	if errno != 0 {
 		unix.Close(pipe[1])
+		if errno == unix.ENOSPC {
+			return nil, fmt.Errorf("clone into new namespaces: %w (the kernel allows no more user namespaces: /proc/sys/user/max_user_namespaces)", errno)
+		}
 		return nil, fmt.Errorf("clone into new namespaces: %w", errno)
 	}
 	err := ns.open(pid, m)
