@@ -139,17 +139,8 @@ func BenchmarkStartToExit(b *testing.B) {
 		for deadline := time.Now().Add(time.Second); stages[name].spares >= 0 && m.SparesReady() == 0 && time.Now().Before(deadline); {
 			time.Sleep(time.Millisecond)
 		}
+		p := runTrue(b, m, e.busybox.ID, nil, name, samples)
 		start := time.Now()
-		p, err := m.Create(ctx, pod.CreateOptions{Images: []pod.ImageApp{{Image: e.busybox.ID, Name: "true"}}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		st, err := p.Wait(ctx)
-		samples[name] = append(samples[name], time.Since(start))
-		if err != nil || st.State != pod.Exited || exitCodes(st)["true"] != 0 {
-			b.Fatalf("%s: %+v %v", name, st, err)
-		}
-		start = time.Now()
 		if err := m.Remove(ctx, p.UUID()); err != nil {
 			b.Fatal(err)
 		}
@@ -195,6 +186,24 @@ func BenchmarkStartToExit(b *testing.B) {
 	b.ReportMetric(median["kurma-cold"]/median["crun"], "kurma-cold/crun")
 	b.ReportMetric(median["kurma-stage"]/median["runc"], "kurma-stage/runc")
 	b.ReportMetric(0, "ns/op")
+}
+
+// runTrue runs /bin/true of the image in a pod with the pod isolators
+// isos, and adds the time from create to exited to samples[name].
+func runTrue(b *testing.B, m *pod.Manager, image string, isos types.Isolators, name string, samples map[string][]time.Duration) *pod.Pod {
+	b.Helper()
+	ctx := context.Background()
+	start := time.Now()
+	p, err := m.Create(ctx, pod.CreateOptions{Images: []pod.ImageApp{{Image: image, Name: "true"}}, Isolators: isos})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := p.Wait(ctx)
+	samples[name] = append(samples[name], time.Since(start))
+	if err != nil || st.State != pod.Exited || exitCodes(st)["true"] != 0 {
+		b.Fatalf("%s: %+v %v", name, st, err)
+	}
+	return p
 }
 
 // medianMS is the median of ds, in milliseconds.
@@ -333,16 +342,7 @@ func BenchmarkUserNamespaceStart(b *testing.B) {
 	samples := map[string][]time.Duration{}
 	run := func(name string, isos types.Isolators, copyRoots bool) {
 		e.m.SetCopyRoots(copyRoots)
-		start := time.Now()
-		p, err := e.m.Create(ctx, pod.CreateOptions{Images: []pod.ImageApp{{Image: e.busybox.ID, Name: "true"}}, Isolators: isos})
-		if err != nil {
-			b.Fatal(err)
-		}
-		st, err := p.Wait(ctx)
-		samples[name] = append(samples[name], time.Since(start))
-		if err != nil || st.State != pod.Exited || exitCodes(st)["true"] != 0 {
-			b.Fatalf("%s: %+v %v", name, st, err)
-		}
+		p := runTrue(b, e.m, e.busybox.ID, isos, name, samples)
 		if err := e.m.Remove(ctx, p.UUID()); err != nil {
 			b.Fatal(err)
 		}
