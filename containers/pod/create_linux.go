@@ -261,13 +261,11 @@ func (p *Pod) failEarly(err error) error {
 	return fmt.Errorf("%w: %v", ErrFailed, err)
 }
 
-// prepareRun writes the pod's runtime directory, sets up its control
-// groups, and returns the init's config and the v1 groups the init must
-// join.
+// prepareRun sets up the pod's control groups and its apps' mount
+// points in the runtime directory, and returns the init's config and the
+// v1 groups the init must join. The record is written once the init has
+// its config (see handshake).
 func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, []string, error) {
-	if err := atomicfile.Write(filepath.Join(p.run, "manifest"), pl.manifestBytes, 0o600); err != nil {
-		return nil, nil, err
-	}
 	names := make([]string, len(pl.apps))
 	limits := make([]cgroup.Limits, len(pl.apps))
 	for i, a := range pl.apps {
@@ -292,11 +290,7 @@ func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, []string
 	}
 	p.mu.Lock()
 	p.rec.Isolators = pl.iso.refuse(applied)
-	err = p.rec.save(p.run)
 	p.mu.Unlock()
-	if err != nil {
-		return nil, nil, err
-	}
 	hostname := "kurma-" + p.uuid[:8]
 	if p.name != "" {
 		hostname = p.name
@@ -500,6 +494,18 @@ func (p *Pod) handshake(ctx context.Context, conn *net.UnixConn, cfg *stage.Conf
 	defer stop()
 	if err := stage.Send(conn, stage.Message{Type: stage.MsgConfig, Config: cfg}); err != nil {
 		return fmt.Errorf("send config to the pod's init: %w", err)
+	}
+	// While the init sets itself up: the pod's record and manifest (a
+	// daemon killed before drops the runtime directory as a spare's:
+	// the init gives up when fd 3 closes), and its directory on disk.
+	if err := atomicfile.Write(filepath.Join(p.run, "manifest"), pl.manifestBytes, 0o600); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	err := p.rec.save(p.run)
+	p.mu.Unlock()
+	if err != nil {
+		return err
 	}
 	if err := p.prepareDisk(ctx, pl); err != nil {
 		return err

@@ -43,15 +43,16 @@
 //	(cgroup v1: add the pid to the groups)
 //	{type:"prepare", dir,        ─────────────────▶ mounts private; devpts, shm,
 //	 ownNetwork[, idMap,                             /dev, /proc, /sys trees;
-//	 namespaces, layers]}                            lo up and metadata
-//	 + [namespace fds]                               listener (own netns);
-//	                                                 the store ID-mapped
-//	                                                 (user namespace)
+//	 namespaces, layers]}                            control socket; lo up
+//	 + [namespace fds]                               and metadata listener
+//	                                                 (own netns); the store
+//	                                                 ID-mapped (user ns)
 //	                             ◀───────────────── {type:"prepared"[, idMapped]}
 //	        (a spare init waits here, ready, until a pod is created)
-//	{type:"config", config}      ─────────────────▶ hostname, control socket,
-//	(makes the writable layers                       log pipes
-//	 and empty volumes meanwhile)
+//	{type:"config", config}      ─────────────────▶ hostname, sysctls,
+//	(writes pod.json, makes the                      log pipes
+//	 writable layers and empty
+//	 volumes meanwhile)
 //	                             ◀───────────────── {type:"namespaces"} + [listener fd]
 //	network hook on /proc/PID/ns/net (without a hook,
 //	 "start" goes right after the config)

@@ -97,7 +97,7 @@ func Main() int {
 		fmt.Fprintf(os.Stderr, "stage-init: no config: %v\n", err)
 		return 1
 	}
-	in := &initProc{cfg: msg.Config, listener: p.listener, ns: ns, reaper: startReaper(), servePaused: make(chan struct{}, 1)}
+	in := &initProc{cfg: msg.Config, listener: p.listener, ctl: p.ctl, ns: ns, reaper: startReaper(), servePaused: make(chan struct{}, 1)}
 	in.status.Phase = PhaseStarting
 	for _, ac := range in.cfg.Apps {
 		in.status.Apps = append(in.status.Apps, AppStatus{Name: ac.Name, State: AppPending})
@@ -155,6 +155,7 @@ func (in *initProc) handleSignals() {
 // prepared is what prepare made.
 type prepared struct {
 	listener *os.File // the metadata listener; nil on the host's network
+	ctl      *net.UnixListener
 	// idMapped says that the image store is mounted at LayersDir with
 	// the pod's ID mapping; idMapErr says why not, when it was asked.
 	idMapped bool
@@ -162,16 +163,21 @@ type prepared struct {
 }
 
 // prepare makes what does not depend on the pod's config: a private
-// mount tree, the apps' system trees in the runtime directory and, in a
-// network namespace of the pod's own, loopback up and the metadata
-// listener. Spare inits do it before there is a pod. For a pod in a user
-// namespace (ns), it also mounts the image store ID-mapped, if it can.
+// mount tree, the apps' system trees and the control socket in the
+// runtime directory and, in a network namespace of the pod's own,
+// loopback up and the metadata listener. Spare inits do it before there
+// is a pod. For a pod in a user namespace (ns), it also mounts the image
+// store ID-mapped, if it can.
 func prepare(msg *Message, ns *Namespaces) (*prepared, error) {
 	run := msg.Dir
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return nil, fmt.Errorf("make mounts private: %w", err)
 	}
-	p := &prepared{}
+	ctl, err := listenControl(run)
+	if err != nil {
+		return nil, err
+	}
+	p := &prepared{ctl: ctl}
 	if msg.Layers != "" {
 		if userns := ns.File("user"); userns == nil {
 			p.idMapErr = "no user namespace"
@@ -187,7 +193,7 @@ func prepare(msg *Message, ns *Namespaces) (*prepared, error) {
 	if !msg.OwnNetwork {
 		return p, nil
 	}
-	err := ns.inPodNamespaces(func() error {
+	err = ns.inPodNamespaces(func() error {
 		if err := loopbackUp(); err != nil {
 			return err
 		}
@@ -205,8 +211,8 @@ func prepare(msg *Message, ns *Namespaces) (*prepared, error) {
 	return p, nil
 }
 
-// setup prepares the pod-wide parts: the hostname, the control socket,
-// the apps' log pipes.
+// setup prepares the pod-wide parts: the hostname, the sysctls, the
+// apps' log pipes.
 func (in *initProc) setup() error {
 	if in.cfg.HostNetwork != (in.listener == nil) {
 		return errors.New("the init's network namespace is not the one the pod asks for")
@@ -233,11 +239,6 @@ func (in *initProc) setup() error {
 			return err
 		}
 	}
-	ctl, err := listenControl(in.cfg.RunDir)
-	if err != nil {
-		return err
-	}
-	in.ctl = ctl
 	for _, ac := range in.cfg.Apps {
 		a := &app{cfg: ac}
 		r, w, err := os.Pipe()
