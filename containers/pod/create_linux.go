@@ -148,6 +148,8 @@ func (p *Pod) create(ctx context.Context, pl *plan, in *podInit, stopOnFailure b
 			return p.failEarly(err)
 		}
 	}
+	disk := p.diskLater(ctx, pl, in)
+	defer disk.settle()
 	cfg, join, err := p.prepareRun(ctx, pl)
 	if err != nil {
 		return p.failEarly(p.dropInit(in, err))
@@ -197,7 +199,7 @@ func (p *Pod) create(ctx context.Context, pl *plan, in *podInit, stopOnFailure b
 	p.rec.StagePid, p.rec.StageStart = in.pid, in.start
 	p.mu.Unlock()
 	conn := in.conn
-	err = p.handshake(ctx, conn, cfg, pl, netns)
+	err = p.handshake(ctx, conn, cfg, pl, netns, disk)
 	if err == nil {
 		go func() {
 			// "ended" comes before the kernel has torn the pod's
@@ -242,8 +244,55 @@ func (p *Pod) create(ctx context.Context, pl *plan, in *podInit, stopOnFailure b
 func (p *Pod) dropInit(in *podInit, err error) error {
 	if in != nil {
 		in.kill()
+		_ = os.RemoveAll(in.disk) // gone already if renamed into the pod's, which is removed with it; else DIR/.spares goes at Open
 	}
 	return err
+}
+
+// diskPrep makes the pod's directory on disk (prepareDisk), in the
+// background while the init starts for a pod started cold, when asked
+// otherwise: a spare brings its part made ahead, and a pod in a user
+// namespace needs its init's answer first (copies or not).
+type diskPrep struct {
+	do   func() error
+	errc chan error // background
+	done bool
+	err  error
+}
+
+func (p *Pod) diskLater(ctx context.Context, pl *plan, in *podInit) *diskPrep {
+	if in != nil || p.rec.UserNS != nil {
+		spare := ""
+		if in != nil {
+			spare = in.disk
+		}
+		return &diskPrep{do: func() error { return p.prepareDisk(ctx, pl, spare) }}
+	}
+	d := &diskPrep{errc: make(chan error, 1)}
+	go func() { d.errc <- p.prepareDisk(ctx, pl, "") }()
+	return d
+}
+
+// wait makes the directory, or waits until it is made, and says how it
+// went.
+func (d *diskPrep) wait() error {
+	if !d.done {
+		d.done = true
+		if d.errc != nil {
+			d.err = <-d.errc
+		} else {
+			d.err = d.do()
+		}
+	}
+	return d.err
+}
+
+// settle waits for the background work, if any: a pod that fails early
+// must not have its directory made after its removal.
+func (d *diskPrep) settle() {
+	if d.errc != nil {
+		_ = d.wait() // the pod has failed already, or reported this
+	}
 }
 
 // failEarly records a failure before the init ran.
@@ -349,23 +398,38 @@ func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, []string
 // layers and the empty volumes, and for a pod in a user namespace
 // without ID-mapped layers the copies of its images. The init needs them
 // only once it starts the apps, so the daemon makes them while the init
-// sets itself up. In a user namespace, they belong to the namespace's
-// IDs.
-func (p *Pod) prepareDisk(ctx context.Context, pl *plan) error {
-	if err := os.Mkdir(p.dir, 0o700); err != nil {
+// starts or sets itself up. spare is a spare's part, made ahead (see
+// spareDisk), renamed into place ("": none). In a user namespace, they
+// belong to the namespace's IDs.
+func (p *Pod) prepareDisk(ctx context.Context, pl *plan, spare string) error {
+	if spare != "" {
+		if err := os.Rename(spare, p.dir); err != nil {
+			return err
+		}
+	} else if err := os.Mkdir(p.dir, 0o700); err != nil {
 		return err
 	}
 	idmap := p.rec.UserNS // set before the pod is shared
-	for _, a := range pl.apps {
-		for _, d := range []string{stage.UpperDir(p.dir, a.name), stage.WorkDir(p.dir, a.name)} {
-			if err := os.Mkdir(d, 0o755); err != nil {
+	for i, a := range pl.apps {
+		upper, work := stage.UpperDir(p.dir, a.name), stage.WorkDir(p.dir, a.name)
+		if i == 0 && spare != "" {
+			if err := os.Rename(filepath.Join(p.dir, "upper"), upper); err != nil {
 				return err
 			}
-		}
-		// The upper directory is the root of the app's filesystem: its
-		// mode and owner are the root's, whatever the umask.
-		if err := os.Chmod(stage.UpperDir(p.dir, a.name), 0o755); err != nil {
-			return err
+			if err := os.Rename(filepath.Join(p.dir, "work"), work); err != nil {
+				return err
+			}
+		} else {
+			for _, d := range []string{upper, work} {
+				if err := os.Mkdir(d, 0o755); err != nil {
+					return err
+				}
+			}
+			// The upper directory is the root of the app's filesystem:
+			// its mode and owner are the root's, whatever the umask.
+			if err := os.Chmod(upper, 0o755); err != nil {
+				return err
+			}
 		}
 		if idmap == nil {
 			continue
@@ -489,7 +553,7 @@ func environment(app string, env types.Environment, url string) []string {
 // handshake runs the start protocol with the init on conn. netns names
 // the network namespace of a pod in a user namespace, for the network
 // hook ("": the init's).
-func (p *Pod) handshake(ctx context.Context, conn *net.UnixConn, cfg *stage.Config, pl *plan, netns string) error {
+func (p *Pod) handshake(ctx context.Context, conn *net.UnixConn, cfg *stage.Config, pl *plan, netns string, disk *diskPrep) error {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	if err := stage.Send(conn, stage.Message{Type: stage.MsgConfig, Config: cfg}); err != nil {
@@ -507,7 +571,7 @@ func (p *Pod) handshake(ctx context.Context, conn *net.UnixConn, cfg *stage.Conf
 	if err != nil {
 		return err
 	}
-	if err := p.prepareDisk(ctx, pl); err != nil {
+	if err := disk.wait(); err != nil {
 		return err
 	}
 	// Without a network hook, "start" needs nothing from "namespaces":

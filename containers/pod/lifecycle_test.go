@@ -19,11 +19,14 @@ func TestStopIgnoringSIGTERM(t *testing.T) {
 	e := newEnv(t)
 	p := e.create(pod.CreateOptions{Images: []pod.ImageApp{
 		e.sh("stubborn", "trap '' TERM; echo ready; while :; do sleep 0.05; done"),
-		e.sh("polite", "trap 'echo bye; exit 0' TERM; while :; do sleep 0.05; done"),
+		e.sh("polite", "trap 'echo bye; exit 0' TERM; echo ready; while :; do sleep 0.05; done"),
 	}})
 	if st := p.Status(); st.State != pod.Running || st.Pid == 0 {
 		t.Fatalf("status %+v, want running", st)
 	}
+	// Running is exec'd: the shells set their traps a moment later.
+	waitLog(t, p, "stubborn", "ready")
+	waitLog(t, p, "polite", "ready")
 	grace := 500 * time.Millisecond
 	start := time.Now()
 	if err := p.Stop(context.Background(), grace); err != nil {

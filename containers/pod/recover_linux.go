@@ -63,6 +63,11 @@ func (m *Manager) recover(ctx context.Context) error {
 			m.opts.Logf("pod manager: pod %s: %v", p.uuid, err)
 		}
 	}
+	// The disk parts of a previous daemon's spares, which are gone (see
+	// spareDisk).
+	if err := os.RemoveAll(filepath.Join(m.opts.Dir, ".spares")); err != nil {
+		return fmt.Errorf("pod manager: %w", err)
+	}
 	ents, err = os.ReadDir(m.opts.Dir)
 	if err != nil {
 		return fmt.Errorf("pod manager: %w", err)

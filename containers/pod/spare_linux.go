@@ -33,6 +33,35 @@ type podInit struct {
 	idMapErr string
 	// nice is the priority of a spare, which claim restores.
 	nice int
+	// disk is a spare's part of its pod's directory, made ahead (see
+	// spareDisk); "": none.
+	disk string
+}
+
+// spareDisk is where a spare's part of the pod's directory on disk is
+// made ahead: DIR/.spares/UUID with the writable layer of one app
+// (upper/ and work/), renamed into place when the spare is claimed. On
+// the build machines' disks a directory costs a millisecond to make, and
+// a rename a few hundredths of one.
+func (m *Manager) spareDisk(uuid string) string { return filepath.Join(m.opts.Dir, ".spares", uuid) }
+
+// makeSpareDisk makes a spare's part of its pod's directory.
+func (m *Manager) makeSpareDisk(uuid string) error {
+	dir := m.spareDisk(uuid)
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return err
+	}
+	for _, d := range []string{"upper", "work"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	// The upper directory is the root of the app's filesystem: its mode
+	// is the root's, whatever the umask.
+	return os.Chmod(filepath.Join(dir, "upper"), 0o755)
 }
 
 // daemonNice is the daemon's nice value.
@@ -278,12 +307,18 @@ func (m *Manager) newSpare() (*podInit, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	in, err := m.spawnInit(ctx, uuid, initOptions{spare: true})
+	err := m.makeSpareDisk(uuid)
+	var in *podInit
+	if err == nil {
+		in, err = m.spawnInit(ctx, uuid, initOptions{spare: true})
+	}
 	if err != nil {
 		_ = m.cg.Group(uuid).Remove(ctx) // empty: its init is gone
 		os.RemoveAll(run)
+		os.RemoveAll(m.spareDisk(uuid))
 		return nil, err
 	}
+	in.disk = m.spareDisk(uuid)
 	return in, nil
 }
 
@@ -297,6 +332,7 @@ func (m *Manager) dropSpare(in *podInit) {
 	}
 	cancel()
 	_ = os.RemoveAll(m.runDir(in.uuid)) // likewise
+	_ = os.RemoveAll(in.disk)           // likewise (DIR/.spares goes at Open)
 }
 
 // dropSpareLater drops a spare (nil: nothing) in the background.

@@ -76,7 +76,7 @@ func TestSpares(t *testing.T) {
 	if want := strconv.Itoa(min(daemon+10, 19)); len(pids) != 1 || nices(t, pids[0]) != want {
 		t.Errorf("spare init %v nice %s, want %s", pids, nices(t, pids[0]), want)
 	}
-	p := e.create(pod.CreateOptions{Images: []pod.ImageApp{e.sh("app", "echo hi; read x")}})
+	p := e.create(pod.CreateOptions{Images: []pod.ImageApp{e.sh("app", "echo hi; exec sleep 100")}})
 	if got := nices(t, p.Status().Pid); got != strconv.Itoa(daemon) {
 		t.Errorf("the init of a pod from a spare has nice values %s, want the daemon's, %d", got, daemon)
 	}
@@ -89,6 +89,10 @@ func TestSpares(t *testing.T) {
 	if p.UUID() != before[0] && p.UUID() != before[1] {
 		t.Errorf("pod %s did not take a spare init (%v)", p.UUID(), before)
 	}
+	// The spare's writable layer, made ahead, is the app's.
+	if fi, err := os.Stat(filepath.Join(p.Dir(), "app.upper")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("the app's writable layer: %v %v", fi, err)
+	}
 	after := waitSpares(t, e, 2)
 	for _, s := range after {
 		if s == p.UUID() {
@@ -99,6 +103,9 @@ func TestSpares(t *testing.T) {
 	e.m.Close()
 	if s := spares(t, e); len(s) != 0 {
 		t.Errorf("spares left after Close: %v", s)
+	}
+	if disks, _ := os.ReadDir(filepath.Join(e.opts.Dir, ".spares")); len(disks) != 0 {
+		t.Errorf("spares' directories left on disk after Close: %v", disks)
 	}
 	for _, s := range after {
 		if e.m.Cgroups().Group(s).Exists() {

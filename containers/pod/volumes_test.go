@@ -147,7 +147,7 @@ func podsLeft(t *testing.T, e *env) []string {
 			if _, err := os.Stat(filepath.Join(d, en.Name(), "pod.json")); d == e.opts.RunDir && err != nil {
 				continue // a spare init's (see spare_linux.go)
 			}
-			if en.Name() != "metadata.key" {
+			if en.Name() != "metadata.key" && en.Name() != ".spares" {
 				left = append(left, filepath.Join(d, en.Name()))
 			}
 		}

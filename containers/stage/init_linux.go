@@ -374,7 +374,23 @@ func (in *initProc) supervise() int {
 	}
 	in.mu.Unlock()
 	in.finish(phase, nil)
+	in.drainRequests()
 	return 0
+}
+
+// drainRequests waits, a while at most, for the control requests in
+// flight to answer: an entered command, killed with the rest of the pod
+// or ended just before, has its exit status told before the init exits
+// and the connection with it.
+func (in *initProc) drainRequests() {
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		in.mu.Lock()
+		busy := in.busy
+		in.mu.Unlock()
+		if busy == 0 {
+			return
+		}
+	}
 }
 
 // finish records the final phase and ends every process left in the pod.
