@@ -18,6 +18,7 @@
 // On disk, under Options.Dir (mode 0700), what outlives a reboot:
 //
 //	metadata.key              HMAC key of the metadata service
+//	.spares/UUID/             a spare init's part, made ahead (see spareDisk)
 //	UUID/APP.upper/, APP.work/  the apps' writable layers
 //	UUID/APP.log[.1]          the apps' logs (see package stage)
 //	UUID/volumes/NAME/        the backing directory of each empty volume
