@@ -138,3 +138,25 @@ func TestIDMap(t *testing.T) {
 		t.Error("a host ID below the range is mapped")
 	}
 }
+
+func TestReceiveNamespaces(t *testing.T) {
+	if ns, err := receiveNamespaces(nil, nil); ns != nil || err != nil {
+		t.Errorf("no namespaces: %v %v, want nil: the init's own", ns, err)
+	}
+	for _, c := range []struct {
+		kinds []string
+		n     int
+	}{{[]string{"net"}, 1}, {[]string{"user", "time"}, 2}, {[]string{"user"}, 2}} {
+		files := make([]*os.File, c.n)
+		for i := range files {
+			g, err := os.Open(os.DevNull)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[i] = g
+		}
+		if _, err := receiveNamespaces(c.kinds, files); err == nil {
+			t.Errorf("%v with %d descriptors accepted", c.kinds, c.n)
+		}
+	}
+}

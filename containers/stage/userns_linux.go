@@ -162,8 +162,12 @@ func holdInChild(flags uintptr, pipe [2]int) (pid int, err syscall.Errno) {
 	}
 }
 
-// receiveNamespaces pairs the descriptors of MsgPrepare with their kinds.
+// receiveNamespaces pairs the descriptors of MsgPrepare with their kinds;
+// none is nil (the pod's namespaces are the init's).
 func receiveNamespaces(kinds []string, files []*os.File) (*Namespaces, error) {
+	if len(kinds) == 0 && len(files) == 0 {
+		return nil, nil
+	}
 	if len(kinds) != len(files) {
 		closeAll(files)
 		return nil, fmt.Errorf("%d namespaces announced, %d descriptors received", len(kinds), len(files))

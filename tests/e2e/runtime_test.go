@@ -20,7 +20,8 @@ import (
 // kurma command through a forwarded port over mutual TLS: it runs a pod
 // from the busybox image the initrd ships, lists it, enters it, checks
 // that a reader may not stop it, stops and removes it, reads info, and
-// powers the machine off through the API.
+// runs a pod in a user namespace on the OS's own kernel, and powers the
+// machine off through the API.
 func TestRuntimeOverRemoteAPI(t *testing.T) {
 	qemu.Skip(t)
 	kurma := filepath.Join(qemu.ImageDir(), "..", "bin", "kurma")
@@ -135,6 +136,19 @@ func TestRuntimeOverRemoteAPI(t *testing.T) {
 	if strings.Contains(out, "all started") || !strings.Contains(out, "fork") {
 		t.Errorf("30 processes under a limit of 10:\n%s", out)
 	}
+	// A pod in a user namespace on the OS's kernel (Debian's 6.1): root
+	// inside, the pool's first ID on the host. The image store is on the
+	// OS's tmpfs, which 6.1 cannot ID-map: the pod runs on a copy of its
+	// image owned by its IDs, and says so.
+	out, code = cli("admin", "run", "--wait", "--name", "userns", "--isolator", `os/linux/namespaces={"user":"child"}`, "kurma/busybox", "--",
+		"/bin/sh", "-c", "id -u; cat /proc/self/uid_map; echo x > /written && echo rootfs-written")
+	if code != 0 || !regexp.MustCompile(`(?m)^0\n\s+0\s+268435456\s+65536\n`).MatchString(out) || !strings.Contains(out, "rootfs-written") {
+		t.Errorf("a pod in a user namespace: exit %d\n%s", code, out)
+	}
+	if out := must("show", "userns"); !strings.Contains(out, "IDs 0-65535 are 268435456-268500991 on the host") || !strings.Contains(out, "copies of the images") {
+		t.Errorf("show: the user namespace's isolator status:\n%s", out)
+	}
+	must("rm", "userns")
 	info := must("info")
 	for _, want := range []string{`\(Kurma OS\)`, `Images:\s+1\n`, `runtime\s+\d+ ms`, `\d+ ms from kernel start to ready`} {
 		if !regexp.MustCompile(want).MatchString(info) {
