@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -73,7 +74,9 @@ func daemonNice() int {
 	return 20 - prio // the system call answers 20 - nice
 }
 
-// claim gives a spare init its pod's priority (the daemon's).
+// claim gives a spare init its pod's priority (the daemon's). The init
+// is alone in its process group (Setsid): every thread of it gets it,
+// and those it makes after.
 func (in *podInit) claim(m *Manager) {
 	if in.nice != m.nice {
 		_ = unix.Setpriority(unix.PRIO_PGRP, in.pid, m.nice) // the pod runs nicer at worst
@@ -94,10 +97,10 @@ type initOptions struct {
 	spare                         bool
 }
 
-// spareNice is how much nicer than the daemon a spare init is while it
-// starts and waits: preparing a pod to come must not take the CPU from
-// pods that run (on a small machine, the spare made again as a pod
-// starts competes with it).
+// spareNice is how much nicer than the daemon a spare is made, and its
+// init waits: preparing a pod to come must not take the CPU from pods
+// that run (on a small machine, the spare made again as a pod starts
+// competes with it).
 const spareNice = 10
 
 // spawnInit starts the init of pod uuid in new namespaces (see
@@ -165,10 +168,7 @@ func (m *Manager) spawnInit(ctx context.Context, uuid string, ns initOptions) (*
 	}
 	in := &podInit{cmd: cmd, conn: conn, pid: cmd.Process.Pid, done: make(chan struct{}), uuid: uuid}
 	if ns.spare {
-		// The init is alone in its process group (Setsid): every thread
-		// of it, and those it makes, get the priority.
-		in.nice = min(m.nice+spareNice, 19)
-		_ = unix.Setpriority(unix.PRIO_PGRP, in.pid, in.nice) // a spare at the daemon's priority is no worse than before
+		in.nice = min(m.nice+spareNice, 19) // inherited from newSpare's thread
 	}
 	go func() {
 		in.err = cmd.Wait()
@@ -296,6 +296,22 @@ func (m *Manager) refillLocked() {
 }
 
 func (m *Manager) newSpare() (*podInit, error) {
+	// The spare is made on a thread of its own at a lower priority, its
+	// init inheriting it; the thread gets the daemon's back before Go
+	// runs anything else on it.
+	runtime.LockOSThread()
+	tid := unix.Gettid()
+	if err := unix.Setpriority(unix.PRIO_PROCESS, tid, min(m.nice+spareNice, 19)); err != nil {
+		defer runtime.UnlockOSThread() // it kept the daemon's priority
+	} else {
+		defer func() {
+			// Raising it back needs CAP_SYS_NICE; without it, the
+			// thread ends with this goroutine, still locked.
+			if unix.Setpriority(unix.PRIO_PROCESS, tid, m.nice) == nil {
+				runtime.UnlockOSThread()
+			}
+		}()
+	}
 	uuid := newUUID()
 	run := m.runDir(uuid)
 	if err := os.Mkdir(run, 0o700); err != nil {
