@@ -15,14 +15,18 @@ import (
 	"github.com/kurmaos/kurma/tests/qemu"
 )
 
-// TestRuntimeOverRemoteAPI boots with the remote API on (its certificates
-// added to the initramfs), and drives the machine from the host with the
-// kurma command through a forwarded port over mutual TLS: it runs a pod
-// from the busybox image the initrd ships, lists it, enters it, checks
-// that a reader may not stop it, stops and removes it, reads info, and
-// runs a pod in a user namespace on the OS's own kernel, and powers the
-// machine off through the API.
-func TestRuntimeOverRemoteAPI(t *testing.T) {
+// kurmaCLI runs the kurma command on the host against the machine's
+// remote API as role ("admin" or "reader"); it returns the output and
+// the exit status.
+type kurmaCLI func(role string, args ...string) (string, int)
+
+// bootWithRemoteAPI boots with the remote API on (its certificates added
+// to the initramfs, with opts's files) and returns the machine, ready,
+// and the kurma command driving it from the host through a forwarded
+// port over mutual TLS; must runs it as admin and fails the test on a
+// non-zero exit.
+func bootWithRemoteAPI(t *testing.T, opts qemu.Options) (vm *qemu.VM, cli kurmaCLI, must func(args ...string) string) {
+	t.Helper()
 	qemu.Skip(t)
 	kurma := filepath.Join(qemu.ImageDir(), "..", "bin", "kurma")
 	if _, err := os.Stat(kurma); err != nil {
@@ -33,6 +37,9 @@ func TestRuntimeOverRemoteAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := map[string][]byte{}
+	for k, v := range opts.InitrdFiles {
+		files[k] = v
+	}
 	for _, f := range []string{"server.pem", "server-key.pem", "ca.pem"} {
 		data, err := os.ReadFile(filepath.Join(certs, f))
 		if err != nil {
@@ -40,16 +47,15 @@ func TestRuntimeOverRemoteAPI(t *testing.T) {
 		}
 		files["/etc/kurma/certs/"+f] = data
 	}
-	vm := qemu.Start(t, qemu.Options{
-		InitrdFiles: files,
-		HostFwd:     []int{4443},
-		Append: []string{
-			"kurma.api.remote.address=:4443",
-			"kurma.api.remote.tls.cert=/etc/kurma/certs/server.pem",
-			"kurma.api.remote.tls.key=/etc/kurma/certs/server-key.pem",
-			"kurma.api.remote.tls.ca=/etc/kurma/certs/ca.pem",
-		},
-	})
+	opts.InitrdFiles = files
+	opts.HostFwd = append(opts.HostFwd, 4443)
+	opts.Append = append(opts.Append,
+		"kurma.api.remote.address=:4443",
+		"kurma.api.remote.tls.cert=/etc/kurma/certs/server.pem",
+		"kurma.api.remote.tls.key=/etc/kurma/certs/server-key.pem",
+		"kurma.api.remote.tls.ca=/etc/kurma/certs/ca.pem",
+	)
+	vm = qemu.Start(t, opts)
 	vm.Expect(t, `kurma: runtime: images: 1 imported from /usr/share/kurma/images`, bootTimeout)
 	vm.Expect(t, `kurma:   runtime +\d+ ms\r?\n`, time.Minute)
 	vm.Expect(t, `kurma: ready`, time.Minute)
@@ -59,8 +65,7 @@ func TestRuntimeOverRemoteAPI(t *testing.T) {
 			t.Fatal("the daemon did not say it serves the socket and the remote listener")
 		}
 	}
-
-	cli := func(role string, args ...string) (string, int) {
+	cli = func(role string, args ...string) (string, int) {
 		t.Helper()
 		full := append([]string{"-H", fmt.Sprintf("127.0.0.1:%d", vm.HostPort(4443)),
 			"--cert", filepath.Join(certs, role+".pem"), "--key", filepath.Join(certs, role+"-key.pem"),
@@ -77,7 +82,7 @@ func TestRuntimeOverRemoteAPI(t *testing.T) {
 		}
 		return out.String(), 0
 	}
-	must := func(args ...string) string {
+	must = func(args ...string) string {
 		t.Helper()
 		out, code := cli("admin", args...)
 		if code != 0 {
@@ -85,7 +90,18 @@ func TestRuntimeOverRemoteAPI(t *testing.T) {
 		}
 		return out
 	}
+	return vm, cli, must
+}
 
+// TestRuntimeOverRemoteAPI boots with the remote API on (its certificates
+// added to the initramfs), and drives the machine from the host with the
+// kurma command through a forwarded port over mutual TLS: it runs a pod
+// from the busybox image the initrd ships, lists it, enters it, checks
+// that a reader may not stop it, stops and removes it, reads info, and
+// runs a pod in a user namespace on the OS's own kernel, and powers the
+// machine off through the API.
+func TestRuntimeOverRemoteAPI(t *testing.T) {
+	vm, cli, must := bootWithRemoteAPI(t, qemu.Options{})
 	uuid := strings.TrimSpace(must("run", "--name", "web", "kurma/busybox", "--", "/bin/sh", "-c", "echo started; exec sleep 600"))
 	if len(uuid) != 36 {
 		t.Fatalf("run printed %q, want the pod's UUID", uuid)
@@ -159,4 +175,36 @@ func TestRuntimeOverRemoteAPI(t *testing.T) {
 	vm.Expect(t, `kurma: SIGRTMIN\+4 received`, time.Minute)
 	vm.Expect(t, `reboot: Power down`, time.Minute)
 	vm.WaitExit(t, time.Minute)
+}
+
+// TestUserNamespaceOnDisk boots with a data disk for the images and the
+// pods (ext4, formatted at boot) and runs a pod in a user namespace: on
+// the OS's kernel (Debian's 6.1) its root filesystem is the store's
+// layers, ID-mapped, under overlayfs; root inside writes it, and the
+// files it writes belong to the pod's IDs on the disk.
+func TestUserNamespaceOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	data := sizedFile(t, filepath.Join(dir, "data.img"), 256<<20)
+	config := "images:\n  offline_dirs: [/usr/share/kurma/images]\n" +
+		"disks:\n  - path: /dev/vda\n    format: if-blank\n    usages: [images, pods]\n"
+	vm, _, must := bootWithRemoteAPI(t, qemu.Options{Disks: []qemu.Disk{{Path: data}}, InitrdFiles: map[string][]byte{"/etc/kurma/config.yaml": []byte(config)}})
+	out := must("run", "--wait", "--name", "userns", "--isolator", `os/linux/namespaces={"user":"child"}`, "kurma/busybox", "--",
+		"/bin/sh", "-c", "id -u; stat -c %u:%g /bin/busybox; echo x > /written && stat -c %u /written")
+	if !regexp.MustCompile(`(?m)^0\n0:0\n0$`).MatchString(out) {
+		t.Errorf("a pod in a user namespace: %q, want root inside owning its image's files and the one it writes", out)
+	}
+	if out := must("show", "userns"); !strings.Contains(out, "root filesystems: the images' layers, ID-mapped") {
+		t.Errorf("show: the pod runs on copies, not ID-mapped layers:\n%s", out)
+	}
+	must("poweroff")
+	vm.WaitExit(t, time.Minute)
+	// On the disk, the pod's writable layer belongs to its first ID; the
+	// image's files stay the host's root's.
+	uuid := regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f-]{27}`).FindString(debugfs(t, data, "ls -l /pods"))
+	if uuid == "" {
+		t.Fatal("no pod on the disk")
+	}
+	if got := debugfs(t, data, "stat /pods/"+uuid+"/busybox.upper/written"); !regexp.MustCompile(`User:\s+268435456\s`).MatchString(got) {
+		t.Errorf("the file the pod wrote, on the disk:\n%s", got)
+	}
 }
