@@ -34,6 +34,10 @@ type CreateOptions struct {
 	// StopGrace is used when the pod stops itself (StopOnFailure, or a
 	// SIGTERM to its init); 0 is the manager's default.
 	StopGrace time.Duration
+	// Restarts counts the pods of this name that ran before this one
+	// (its restarts, as Status reports them): the caller replaced an
+	// ended pod by this one.
+	Restarts int
 }
 
 // ErrFailed is wrapped by the error of a pod that could not start; the
@@ -79,7 +83,7 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Pod, error) 
 	if in != nil {
 		uuid = in.uuid
 	}
-	rec := &record{UUID: uuid, Name: opts.Name, State: Preparing, Warnings: pl.warnings, CreatedAt: time.Now().UTC(), Token: metadata.NewToken(), HostNetwork: pl.hostNetwork}
+	rec := &record{UUID: uuid, Name: opts.Name, State: Preparing, Warnings: pl.warnings, CreatedAt: time.Now().UTC(), Token: metadata.NewToken(), HostNetwork: pl.hostNetwork, Restarts: opts.Restarts}
 	for _, a := range pl.apps {
 		rec.Apps = append(rec.Apps, appRecord{Name: a.name, ImageID: a.img.ID, Layers: a.layers})
 	}

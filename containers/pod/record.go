@@ -27,6 +27,7 @@ type record struct {
 	StageStart  uint64      `json:"stageStart,omitempty"`
 	Token       string      `json:"token"`
 	HostNetwork bool        `json:"hostNetwork,omitempty"`
+	Restarts    int         `json:"restarts,omitempty"`
 	Apps        []appRecord `json:"apps"`
 }
 
