@@ -1,0 +1,69 @@
+package bootstrap
+
+import (
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kurmaos/kurma/config"
+)
+
+// The console service (services.console): a privileged container of the
+// kurma/console image that the initrd ships, running kurma-console: a
+// login on the machine's consoles with the configured password, and an
+// SSH server for the configured keys, each giving a shell in the
+// container, with the host's devices, its root at /host, and the kurma
+// command on the API.
+const (
+	// ConsoleName is the console service's container (and pod) name.
+	ConsoleName = "console"
+	// ConsoleImage is its image.
+	ConsoleImage = "kurma/console"
+	// ConsoleState is the host directory that keeps its SSH host key
+	// across restarts (and across boots when volumes are on a disk).
+	ConsoleState = "/var/lib/kurma/volumes/console"
+)
+
+// Where kurma-console finds its configuration in the container.
+const (
+	consoleKeys     = "/etc/kurma-console/authorized_keys"
+	consolePassword = "/etc/kurma-console/password"
+	consoleStateDir = "/var/lib/kurma-console"
+)
+
+func consoleContainer(cfg *config.Config) config.Container {
+	cc := cfg.Services.Console
+	keys := strings.Join(cc.SSHAuthorizedKeys, "\n")
+	if keys != "" {
+		keys += "\n"
+	}
+	return config.Container{
+		Name:    ConsoleName,
+		Enabled: true,
+		Image:   ConsoleImage,
+		Kind:    config.KindService,
+		Restart: config.Restart{Policy: config.RestartAlways, Backoff: time.Second, MaxBackoff: 30 * time.Second},
+		Args: []string{"/bin/kurma-console",
+			"--ssh-port", strconv.Itoa(cc.SSHPort),
+			"--authorized-keys", consoleKeys,
+			"--password-file", consolePassword,
+			"--state", consoleStateDir},
+		Env: map[string]string{"KURMA_HOST": "unix://" + cfg.API.Socket},
+		Files: []config.File{
+			{Path: consoleKeys, Content: keys, Mode: "0600"},
+			{Path: consolePassword, Content: cc.Password + "\n", Mode: "0600"},
+		},
+		Isolators: map[string]any{
+			// The host's network, for the SSH port, and its hostname.
+			"os/linux/namespaces": map[string]any{"net": "host", "uts": "host"},
+			"host/privileged":     true,
+			"host/api-access":     true,
+		},
+		Volumes: []config.Volume{
+			{Name: "state", Kind: "host", Source: ConsoleState, Path: consoleStateDir},
+			{Name: "host", Kind: "host", Source: "/", Path: "/host"},
+			{Name: "api", Kind: "host", Source: filepath.Dir(cfg.API.Socket), Path: filepath.Dir(cfg.API.Socket)},
+		},
+	}
+}
