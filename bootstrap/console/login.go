@@ -1,0 +1,106 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/kurmaos/kurma/bootstrap/console/crypt"
+)
+
+// login offers a shell on one terminal to whoever types the password,
+// again each time the shell ends.
+type login struct {
+	tty, hash, shell string
+	logf             func(format string, args ...any)
+	// failDelay is the wait after a wrong password (2 s).
+	failDelay time.Duration
+}
+
+func (l *login) serve(ctx context.Context) {
+	if l.failDelay == 0 {
+		l.failDelay = 2 * time.Second
+	}
+	if _, err := os.Stat(l.tty); err != nil {
+		l.logf("login: no %s in the console container: no login there (%v)", l.tty, err)
+		return
+	}
+	if l.hash == "none" {
+		if f, err := os.OpenFile(l.tty, os.O_WRONLY|syscall.O_NOCTTY, 0); err == nil {
+			fmt.Fprintf(f, "\r\nkurma-console: password login is off on this console (services.console.password is none): log in over SSH\r\n")
+			f.Close()
+		}
+		l.logf("login: off on %s: no password is configured", l.tty)
+		return
+	}
+	l.logf("login: on %s", l.tty)
+	for ctx.Err() == nil {
+		if err := l.once(ctx); err != nil {
+			l.logf("login: %s: %v", l.tty, err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(l.failDelay):
+			}
+		}
+	}
+}
+
+// once asks for the password and, when it matches, runs a shell on the
+// terminal until it exits.
+func (l *login) once(ctx context.Context) error {
+	f, err := os.OpenFile(l.tty, os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	host, _ := os.Hostname()
+	fmt.Fprintf(f, "\r\nKurma %s (%s)\r\nPassword: ", host, l.tty)
+	pw, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprint(f, "\r\n")
+	if err != nil {
+		return fmt.Errorf("read the password: %w", err)
+	}
+	if err := crypt.Verify(l.hash, string(pw)); err != nil {
+		fmt.Fprint(f, "Login incorrect\r\n")
+		if errors.Is(err, crypt.ErrMismatch) {
+			return errors.New("wrong password")
+		}
+		return err
+	}
+	l.logf("login: root on %s", l.tty)
+	cmd := exec.CommandContext(ctx, l.shell, "-l")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, f
+	cmd.Env = append(os.Environ(), "USER=root", "LOGNAME=root", "HOME=/root", "SHELL="+l.shell, "TERM="+termOf(l.tty))
+	cmd.Dir = "/"
+	if fi, err := os.Stat("/root"); err == nil && fi.IsDir() {
+		cmd.Dir = "/root"
+	}
+	// Its own session, with the terminal as its controlling terminal:
+	// ctrl-c reaches it, and its end hangs up what it left.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			return err
+		}
+	}
+	return nil
+}
+
+// termOf is the TERM of a terminal: linux for a virtual terminal
+// (tty1), vt100 for a serial line, whose far end is unknown.
+func termOf(tty string) string {
+	n := strings.TrimPrefix(filepath.Base(tty), "tty")
+	if n != "" && n[0] >= '0' && n[0] <= '9' {
+		return "linux"
+	}
+	return "vt100"
+}
