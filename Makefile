@@ -64,8 +64,9 @@ build/buildroot/%/.done: buildroot/recipes/%.yaml $(SETUP) build/bin/kurma-build
 	build/bin/kurma-build buildroot -recipe $* -o build/buildroot/$*
 	@touch $@
 
-# Images the initrd ships (imported at boot from /usr/share/kurma/images).
-IMAGES := busybox
+# Images the initrd ships (imported at boot from /usr/share/kurma/images):
+# kurma/busybox, and kurma/console, the console service (docs/bootstrap.md).
+IMAGES := busybox console
 
 build/buildroot/%.aci: buildroot/recipes/%.yaml $(SETUP) build/bin/kurma-build
 	build/bin/kurma-build buildroot -recipe $* -o build/buildroot/$*-image -aci $@ -version $(VERSION)
@@ -83,6 +84,8 @@ image: $(SETUP) $(BINARIES:%=build/bin/%) build/bin/kurma-build $(TREES:%=%/.don
 		-file /bin/kurma=build/bin/kurma -file /bin/kurma-stage=build/bin/kurma-stage \
 		$(foreach i,$(IMAGES),-file /usr/share/kurma/images/$(i).aci=build/buildroot/$(i).aci)
 	echo "console=tty0 console=ttyS0,115200n8 loglevel=4" > $(OUT)/cmdline
+	@for f in $(IMAGES:%=build/buildroot/%.aci) $(OUT)/initrd.img; do \
+		printf 'size: %-32s %6.1f MiB\n' "$$f" "$$(stat -c %s "$$f" | awk '{print $$1/1048576}')"; done
 
 iso: image
 	$(MEDIA) iso $(MEDIAARGS) -o $(OUT)/kurma.iso

@@ -223,3 +223,77 @@ func TestBusyboxImage(t *testing.T) {
 		t.Errorf("manifest: %v %v", m, err)
 	}
 }
+
+// TestShippedImagesAreReproducible assembles and packs each image the OS
+// ships (Debian packages and Go programs alike) twice, in different
+// places at different times: the bytes are the same.
+func TestShippedImagesAreReproducible(t *testing.T) {
+	needApt(t, "busybox-static")
+	if testing.Short() {
+		t.Skip("builds the images' Go programs: not in -short")
+	}
+	for _, name := range RecipeNames() {
+		r, err := LoadRecipe(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Image == nil {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			pack := func() []byte {
+				tree := assemble(t, r)
+				pkgs, err := FetchPackages(context.Background(), cacheDir(t), r.Packages)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, err := Manifest(r.Image, "1.0", pkgs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var b bytes.Buffer
+				if err := PackACI(tree, m, &b); err != nil {
+					t.Fatal(err)
+				}
+				return b.Bytes()
+			}
+			first := pack()
+			time.Sleep(1100 * time.Millisecond) // every file time differs now
+			if second := pack(); !bytes.Equal(first, second) {
+				t.Fatalf("two builds of %s differ", name)
+			}
+			if _, err := aci.ReadManifest(context.Background(), bytes.NewReader(first), aci.Limits{}); err != nil {
+				t.Fatalf("the image is not a valid ACI: %v", err)
+			}
+		})
+	}
+}
+
+// TestConsoleImage: the console image has its programs, busybox's
+// applets and a root home only root reads.
+func TestConsoleImage(t *testing.T) {
+	needApt(t, "busybox-static")
+	if testing.Short() {
+		t.Skip("builds the image's Go programs: not in -short")
+	}
+	r, err := LoadRecipe("console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := assemble(t, r)
+	for _, p := range []string{"bin/kurma", "bin/kurma-console", "bin/busybox"} {
+		if fi, err := os.Stat(filepath.Join(tree, p)); err != nil || fi.Mode()&0o111 == 0 {
+			t.Errorf("%s: %v %v", p, fi, err)
+		}
+	}
+	if link, _ := os.Readlink(filepath.Join(tree, "bin/sh")); link != "busybox" {
+		t.Errorf("/bin/sh -> %q", link)
+	}
+	if fi, err := os.Stat(filepath.Join(tree, "root")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("/root: %v %v", fi, err)
+	}
+	out, err := exec.Command(filepath.Join(tree, "bin/kurma-console"), "-h").CombinedOutput()
+	if !strings.Contains(string(out), "-authorized-keys") {
+		t.Errorf("kurma-console -h: %v\n%s", err, out)
+	}
+}

@@ -44,9 +44,10 @@ type Machine struct {
 	gracePeriod time.Duration
 	// failPhase names a phase to fail on purpose (kurma.test.fail-phase).
 	failPhase string
-	modLoader *kmod.Loader // from the modules phase, for modprobe
-	isReady   atomic.Bool  // the boot reached ready
-	daemon    *daemon      // the container runtime, once started
+	modLoader *kmod.Loader   // from the modules phase, for modprobe
+	isReady   atomic.Bool    // the boot reached ready
+	daemon    *daemon        // the container runtime, once started
+	boots     *bootstrapping // the bootstrap's services, once started
 	test      testSwitches
 	net       *network.Stack // from the network phase
 
@@ -98,6 +99,7 @@ func (m *Machine) phases() []Phase {
 		{Name: "datasources-net", Essential: false, Run: m.networkDatasources},
 		{Name: "time", Essential: false, Run: m.clock},
 		{Name: "runtime", Essential: true, Run: m.runtime},
+		{Name: "bootstrap", Essential: true, Run: m.bootstrap},
 	}
 }
 
