@@ -105,4 +105,3 @@ func (b *Bootstrap) setState(st *ServiceState, f func(*ServiceState)) {
 	f(st)
 	b.mu.Unlock()
 }
-
