@@ -12,6 +12,28 @@ type Network struct {
 	DNS DNS `yaml:"dns"`
 	// Proxy is used for image retrieval.
 	Proxy Proxy `yaml:"proxy"`
+	// Pods is the network of the pods that do not share the host's.
+	Pods PodNetwork `yaml:"pods"`
+}
+
+// PodNetwork is the pods' network, made with CNI: a bridge with an
+// address of the subnet, one veth per pod, an address per pod from the
+// subnet, and NAT to the outside.
+type PodNetwork struct {
+	// Enabled gives pods a network; off, they have loopback only.
+	Enabled bool `yaml:"enabled"`
+	// Subnet is where pods get their addresses; the bridge takes the
+	// first one.
+	Subnet netip.Prefix `yaml:"subnet"`
+	// Bridge is the bridge's name.
+	Bridge string `yaml:"bridge" kurma:"check=name"`
+	// MTU of the bridge and the pods' links; 0 keeps the default.
+	MTU int `yaml:"mtu" kurma:"check=mtu"`
+	// Masquerade NATs the pods' traffic to the outside behind the
+	// host's address.
+	Masquerade bool `yaml:"masquerade"`
+	// PluginDir holds the CNI plugins (bridge, host-local, loopback).
+	PluginDir string `yaml:"plugin_dir" kurma:"check=abspath"`
 }
 
 // Interface configures the links it matches. At least one of Name and MAC

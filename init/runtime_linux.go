@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,10 @@ func (m *Machine) runtime(ctx context.Context) error {
 	if err := m.writeRuntimeConfig(); err != nil {
 		return err
 	}
+	// The pods' network needs its modules before the first pod; they
+	// load while the daemon starts.
+	modules := make(chan error, 1)
+	go func() { modules <- m.loadPodNetworkModules() }()
 	d := &daemon{exited: make(chan struct{})}
 	m.daemon = d
 	m.shutdownHooks = append(m.shutdownHooks, m.stopRuntime)
@@ -56,6 +61,9 @@ func (m *Machine) runtime(ctx context.Context) error {
 		c, err := net.Dial("unix", socket)
 		if err == nil {
 			c.Close()
+			if err := <-modules; err != nil {
+				m.log.Warnf("runtime: pods' network: %v", err)
+			}
 			m.log.Infof("runtime: API on %s", socket)
 			return nil
 		}
@@ -68,6 +76,26 @@ func (m *Machine) runtime(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// podNetworkModules are what the pods' network (a bridge, veth pairs,
+// nftables masquerade through iptables-nft) needs from the kernel.
+var podNetworkModules = []string{"bridge", "veth", "nf_tables", "nft_chain_nat", "nft_masq", "nft_compat", "xt_comment", "xt_MASQUERADE"}
+
+func (m *Machine) loadPodNetworkModules() error {
+	if !m.cfg.Network.Pods.Enabled || m.modLoader == nil {
+		return nil
+	}
+	var failed []string
+	for _, r := range m.modLoader.LoadAll(podNetworkModules) {
+		if r.Err != nil && !r.Alternative {
+			failed = append(failed, r.Err.Error())
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("modules: %s", strings.Join(failed, "; "))
+	}
+	return nil
 }
 
 // writeRuntimeConfig writes the effective configuration and its errors

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/creack/pty"
 
 	"github.com/kurmaos/kurma/containers/aci/acitest"
 	"github.com/kurmaos/kurma/containers/apiserver"
@@ -84,9 +88,9 @@ func TestImageVerbs(t *testing.T) {
 	if !strings.Contains(out, "example.com/small:1.0") || !strings.HasPrefix(out, "sha512-") {
 		t.Errorf("import printed %q", out)
 	}
-	// From stdin too.
+	// From stdin too; in a pipe, no progress is shown.
 	data, _ := os.ReadFile(big)
-	if out, errOut, err := d.kurma(t, string(data), "image", "import", "-"); err != nil || !strings.Contains(out, "example.com/big:2.0") {
+	if out, errOut, err := d.kurma(t, string(data), "image", "import", "-"); err != nil || !strings.Contains(out, "example.com/big:2.0") || errOut != "" {
 		t.Errorf("import from stdin: %v %q %q", err, out, errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(d.must(t, "image", "list")), "\n")
@@ -221,5 +225,28 @@ func TestCertsAndRemote(t *testing.T) {
 	}
 	if out, err := remote("admin", "image", "import", img); err != nil || !strings.Contains(out, "example.com/r:1") {
 		t.Errorf("admin import: %v %q", err, out)
+	}
+}
+
+// TestProgressOnATerminal imports with a terminal as stderr: the upload's
+// progress is drawn there, on one line redrawn in place.
+func TestProgressOnATerminal(t *testing.T) {
+	d := startDaemon(t)
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	defer slave.Close()
+	var shown syncBuffer
+	go io.Copy(&shown, master)
+	img := writeImage(t, "example.com/progress", "1", 3<<20)
+	var out bytes.Buffer
+	if err := run(context.Background(), nil, &out, slave, []string{"-H", "unix://" + d.socket, "image", "import", img}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if s := shown.String(); !strings.Contains(s, "\r") || !strings.Contains(s, "upload "+img) || !strings.Contains(s, "MiB") {
+		t.Errorf("the terminal showed %q", s)
 	}
 }

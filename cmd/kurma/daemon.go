@@ -23,6 +23,7 @@ import (
 	"github.com/kurmaos/kurma/containers/apiserver"
 	"github.com/kurmaos/kurma/containers/fetch"
 	"github.com/kurmaos/kurma/containers/image"
+	"github.com/kurmaos/kurma/containers/network"
 	"github.com/kurmaos/kurma/containers/pod"
 	"github.com/kurmaos/kurma/containers/trust"
 )
@@ -121,14 +122,19 @@ func (c *cli) runDaemon(ctx context.Context, f daemonFlags) error {
 	if f.spares <= 0 {
 		f.spares = -1 // pod.Options: negative is none
 	}
-	m, err = pod.Open(ctx, pod.Options{
+	podNet := podNetwork(cfg, f.runDir, logger)
+	opts := pod.Options{
 		Dir:         filepath.Join(f.stateDir, "pods"),
 		RunDir:      filepath.Join(f.runDir, "pods"),
 		Images:      store,
 		StageBinary: f.stageBinary,
 		Spares:      f.spares,
 		Logf:        logger.Printf,
-	})
+	}
+	if podNet != nil {
+		opts.Network = podNet
+	}
+	m, err = pod.Open(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -137,6 +143,9 @@ func (c *cli) runDaemon(ctx context.Context, f daemonFlags) error {
 	events := apiserver.NewEvents()
 	insecure := apiserver.Insecure{SkipSignature: cfg.Images.Insecure.SkipSignature, AllowHTTP: cfg.Images.Insecure.AllowHTTP}
 	pods := &apiserver.PodService{Pods: m, Images: store, Events: events}
+	if podNet != nil {
+		pods.Addresses = podNet.Addresses
+	}
 	pods.Fetch = func(ctx context.Context, ref string) (*image.Image, error) {
 		return store.Fetch(ctx, ref, fetch.Options{})
 	}
@@ -198,6 +207,23 @@ func (c *cli) runDaemon(ctx context.Context, f daemonFlags) error {
 	logger.Printf("daemon ready: API on %s; state in %s; %d pods, %d images",
 		strings.Join(addrs, " and "), f.stateDir, len(m.List()), len(store.List()))
 	return srv.Serve(serveCtx, listeners...)
+}
+
+// podNetwork makes the pods' network of the configuration, or nil (pods
+// then have loopback only) when it is off or cannot work here.
+func podNetwork(cfg *config.Config, runDir string, logger *log.Logger) *network.CNI {
+	pn := cfg.Network.Pods
+	if !pn.Enabled {
+		logger.Printf("pods' network: off (network.pods.enabled); pods have loopback only")
+		return nil
+	}
+	n, err := network.New(network.Options{PluginDir: pn.PluginDir, Bridge: pn.Bridge, Subnet: pn.Subnet,
+		MTU: pn.MTU, Masquerade: pn.Masquerade, StateDir: filepath.Join(runDir, "cni")})
+	if err != nil {
+		logger.Printf("pods' network: %v; pods have loopback only", err)
+		return nil
+	}
+	return n
 }
 
 // stopAll stops every running pod, each with its grace period, at once.

@@ -26,10 +26,10 @@ func (c *cli) printJSON(m proto.Message) error {
 
 // terminalWidth is stdout's width when it is a terminal, 0 otherwise.
 func terminalWidth(w io.Writer) int {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	if !isTerminal(w) {
 		return 0
 	}
+	f := w.(*os.File)
 	width, _, err := term.GetSize(int(f.Fd()))
 	if err != nil {
 		return 0
@@ -125,7 +125,12 @@ type progress struct {
 }
 
 func (c *cli) progress() *progress {
-	return &progress{w: c.stderr, on: terminalWidth(c.stderr) > 0}
+	return &progress{w: c.stderr, on: isTerminal(c.stderr)}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func (p *progress) update(what string, done, total int64) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -44,6 +45,9 @@ func (c *cli) showCmd() *cobra.Command {
 				fmt.Fprintf(tw, "Name:\t%s\n", p.Name)
 			}
 			fmt.Fprintf(tw, "State:\t%s\n", podState(p.State))
+			if len(p.Addresses) > 0 {
+				fmt.Fprintf(tw, "Addresses:\t%s\n", strings.Join(p.Addresses, ", "))
+			}
 			if p.Message != "" {
 				fmt.Fprintf(tw, "Message:\t%s\n", p.Message)
 			}

@@ -28,6 +28,17 @@ type PodService struct {
 	// Fetch, when set, fetches an image a RunSpec names that is not in
 	// the store (RunSpec.fetch).
 	Fetch func(ctx context.Context, ref string) (*image.Image, error)
+	// Addresses, when set, gives a pod's network addresses.
+	Addresses func(uuid string) []string
+}
+
+// pod renders a pod's status with its addresses.
+func (s *PodService) pod(st pod.Status) *kurmav1.Pod {
+	p := podProto(st)
+	if s.Addresses != nil && !st.State.Ended() {
+		p.Addresses = s.Addresses(st.UUID)
+	}
+	return p
 }
 
 var podName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -80,7 +91,7 @@ func (s *PodService) Create(ctx context.Context, req *connect.Request[kurmav1.Cr
 		}
 		s.Events.Publish("pod", p.UUID(), p.Name(), string(st.State), st.Error)
 	}
-	return connect.NewResponse(&kurmav1.CreatePodResponse{Pod: podProto(st)}), nil
+	return connect.NewResponse(&kurmav1.CreatePodResponse{Pod: s.pod(st)}), nil
 }
 
 // replace removes the ended pod named name, if there is one, and returns
@@ -186,7 +197,7 @@ func (s *PodService) resolve(name string, labels types.Labels) (*image.Image, er
 func (s *PodService) List(ctx context.Context, _ *connect.Request[kurmav1.ListPodsRequest]) (*connect.Response[kurmav1.ListPodsResponse], error) {
 	var out []*kurmav1.Pod
 	for _, p := range s.Pods.List() {
-		out = append(out, podProto(p.Status()))
+		out = append(out, s.pod(p.Status()))
 	}
 	return connect.NewResponse(&kurmav1.ListPodsResponse{Pods: out}), nil
 }
@@ -204,7 +215,7 @@ func (s *PodService) Get(ctx context.Context, req *connect.Request[kurmav1.GetPo
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&kurmav1.GetPodResponse{Pod: podProto(p.Status())}), nil
+	return connect.NewResponse(&kurmav1.GetPodResponse{Pod: s.pod(p.Status())}), nil
 }
 
 func (s *PodService) Wait(ctx context.Context, req *connect.Request[kurmav1.WaitPodRequest]) (*connect.Response[kurmav1.WaitPodResponse], error) {
@@ -231,7 +242,7 @@ func (s *PodService) Stop(ctx context.Context, req *connect.Request[kurmav1.Stop
 		return nil, apiError(err)
 	}
 	s.Events.Publish("pod", p.UUID(), p.Name(), "stopped", "")
-	return connect.NewResponse(&kurmav1.StopPodResponse{Pod: podProto(p.Status())}), nil
+	return connect.NewResponse(&kurmav1.StopPodResponse{Pod: s.pod(p.Status())}), nil
 }
 
 func (s *PodService) Remove(ctx context.Context, req *connect.Request[kurmav1.RemovePodRequest]) (*connect.Response[kurmav1.RemovePodResponse], error) {

@@ -30,7 +30,9 @@ func waitSpares(t *testing.T, e *env, n int) []string {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		s := spares(t, e)
-		if len(s) == n {
+		// On disk, and handed to the manager: a spare is claimed only
+		// once its init said it is prepared.
+		if len(s) == n && e.m.SparesReady() == n {
 			if n == 0 {
 				return s
 			}

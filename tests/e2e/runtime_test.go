@@ -96,6 +96,14 @@ func TestRuntimeOverRemoteAPI(t *testing.T) {
 	if code != 3 || !strings.Contains(out, "hello from busybox") {
 		t.Errorf("enter: exit %d\n%s", code, out)
 	}
+	// The pod has its own network: an address on the pods' bridge, which
+	// it reaches.
+	if out := must("show", "web"); !regexp.MustCompile(`Addresses:\s+10\.88\.\d+\.\d+/16`).MatchString(out) {
+		t.Errorf("show: no address of the pods' network:\n%s", out)
+	}
+	if out, code := cli("admin", "enter", "web", "--", "/bin/sh", "-c", "ip -4 addr show eth0 && ping -c 1 -W 5 10.88.0.1"); code != 0 || !strings.Contains(out, "1 packets received") {
+		t.Errorf("the pod does not reach its gateway: exit %d\n%s", code, out)
+	}
 	if out := must("logs", "web"); !strings.Contains(out, "started") {
 		t.Errorf("logs: %q", out)
 	}
