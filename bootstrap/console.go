@@ -48,7 +48,9 @@ func consoleContainer(cfg *config.Config) config.Container {
 			"--ssh-port", strconv.Itoa(cc.SSHPort),
 			"--authorized-keys", consoleKeys,
 			"--password-file", consolePassword,
-			"--state", consoleStateDir},
+			"--state", consoleStateDir,
+			// The host's devices, for the consoles' terminals.
+			"--dev", "/host/dev"},
 		Env: map[string]string{"KURMA_HOST": "unix://" + cfg.API.Socket},
 		Files: []config.File{
 			{Path: consoleKeys, Content: keys, Mode: "0600"},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	kurmav1 "github.com/kurmaos/kurma/api/kurma/v1"
 )
@@ -147,12 +148,16 @@ func (f *fakeRuntime) Wait(ctx context.Context, uuid string) (*kurmav1.Pod, erro
 		<-ctx.Done() // it runs until the test ends
 		return nil, ctx.Err()
 	}
+	// Making the pod takes a while; it is not part of the run.
+	f.clock.advance(30 * time.Second)
+	started := f.clock.Now()
 	f.clock.advance(r.ran)
 	state := r.state
 	if state == 0 {
 		state = kurmav1.PodState_POD_STATE_EXITED
 	}
-	return &kurmav1.Pod{Uuid: uuid, State: state, Apps: []*kurmav1.App{{Name: f.names[uuid], ExitCode: int32(r.exit), Restarts: int32(restarts)}}}, nil
+	return &kurmav1.Pod{Uuid: uuid, State: state, StartedAt: timestamppb.New(started), FinishedAt: timestamppb.New(f.clock.Now()),
+		Apps: []*kurmav1.App{{Name: f.names[uuid], ExitCode: int32(r.exit), Restarts: int32(restarts)}}}, nil
 }
 
 func (f *fakeRuntime) Remove(_ context.Context, name string) error {

@@ -3,7 +3,9 @@ package bootstrap
 import (
 	"context"
 	"errors"
+	"time"
 
+	kurmav1 "github.com/kurmaos/kurma/api/kurma/v1"
 	"github.com/kurmaos/kurma/config"
 )
 
@@ -12,7 +14,8 @@ import (
 // again (always; on-failure: unless every app exited 0; never), after a
 // wait that starts at restart.backoff and doubles at each restart up to
 // restart.max_backoff, and starts over at backoff after a run that
-// lasted longer than max_backoff. It returns once each service has been
+// lasted longer than max_backoff (from the start of its apps to their
+// end: the time the runtime takes to make the pod does not count). It returns once each service has been
 // started once; the first essential service that could not be started
 // is its *ContainerError (it is still tried again, as any service).
 func (b *Bootstrap) StartServices(ctx context.Context, cs []config.Container) error {
@@ -82,7 +85,7 @@ func (b *Bootstrap) supervise(ctx context.Context, c *config.Container, st *Serv
 		case err != nil:
 			why = err.Error()
 		}
-		if b.opts.Clock.Now().Sub(begin) > c.Restart.MaxBackoff {
+		if ran(p, begin, b.opts.Clock.Now()) > c.Restart.MaxBackoff {
 			wait = c.Restart.Backoff // it ran well for a while
 		}
 		policy := c.RestartPolicyOf()
@@ -98,6 +101,16 @@ func (b *Bootstrap) supervise(ctx context.Context, c *config.Container, st *Serv
 		}
 		wait = min(2*wait, c.Restart.MaxBackoff)
 	}
+}
+
+// ran is how long a pod's apps ran: from its start to its end as the
+// runtime saw them (the time it took to make the pod does not count),
+// else from begin to now.
+func ran(p *kurmav1.Pod, begin, now time.Time) time.Duration {
+	if p != nil && p.StartedAt != nil && p.FinishedAt != nil {
+		return p.FinishedAt.AsTime().Sub(p.StartedAt.AsTime())
+	}
+	return now.Sub(begin)
 }
 
 func (b *Bootstrap) setState(st *ServiceState, f func(*ServiceState)) {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
 	"github.com/kurmaos/kurma/bootstrap/console/crypt"
@@ -34,7 +35,7 @@ func (l *login) serve(ctx context.Context) {
 		return
 	}
 	if l.hash == "none" {
-		if f, err := os.OpenFile(l.tty, os.O_WRONLY|syscall.O_NOCTTY, 0); err == nil {
+		if f, err := openTTY(l.tty); err == nil {
 			fmt.Fprintf(f, "\r\nkurma-console: password login is off on this console (services.console.password is none): log in over SSH\r\n")
 			f.Close()
 		}
@@ -56,13 +57,13 @@ func (l *login) serve(ctx context.Context) {
 // once asks for the password and, when it matches, runs a shell on the
 // terminal until it exits.
 func (l *login) once(ctx context.Context) error {
-	f, err := os.OpenFile(l.tty, os.O_RDWR|syscall.O_NOCTTY, 0)
+	f, err := openTTY(l.tty)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	host, _ := os.Hostname()
-	fmt.Fprintf(f, "\r\nKurma %s (%s)\r\nPassword: ", host, l.tty)
+	fmt.Fprintf(f, "\r\nKurma %s (%s)\r\nPassword: ", host, filepath.Base(l.tty))
 	pw, err := term.ReadPassword(int(f.Fd()))
 	fmt.Fprint(f, "\r\n")
 	if err != nil {
@@ -93,6 +94,29 @@ func (l *login) once(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// openTTY opens a terminal as getty does: without waiting for a modem's
+// carrier (a serial line has none: open would block), then with CLOCAL
+// set, so that reads and writes do not wait for it either.
+func openTTY(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err == nil {
+		t.Cflag |= unix.CLOCAL
+		err = unix.IoctlSetTermios(fd, unix.TCSETS, t)
+	}
+	if err == nil {
+		err = unix.SetNonblock(fd, false)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "set up", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // termOf is the TERM of a terminal: linux for a virtual terminal

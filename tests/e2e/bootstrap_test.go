@@ -67,7 +67,7 @@ bootstrap:
     - name: flaky
       image: kurma/busybox
       args: [/bin/sh, -c, 'echo flaky up; sleep 1; exit 1']
-      restart: {backoff: 1s, max_backoff: 4s}
+      restart: {backoff: 1s, max_backoff: 8s}
 `, consoleHash, strings.TrimSpace(string(pub)))
 	vm := qemu.Start(t, qemu.Options{
 		InitrdFiles: map[string][]byte{"/etc/kurma/config.yaml": []byte(config)},
@@ -116,6 +116,33 @@ bootstrap:
 	if code != 255 || !strings.Contains(out, "Permission denied (publickey)") {
 		t.Errorf("a key that is not authorized: exit %d\n%s", code, out)
 	}
+
+	if t.Failed() {
+		return
+	}
+	defer func() {
+		if t.Failed() {
+			out, _ := ssh(good, "kurma logs console")
+			t.Logf("the console service's log:\n%s", out)
+		}
+	}()
+	// The serial console: a wrong password, then the right one, gives a
+	// shell in the console container.
+	// The first prompt came during the boot (the kernel's console is the
+	// same line: PID 1's messages follow it).
+	if !regexp.MustCompile(`Kurma \S+ \(ttyS0\)\s+Password: `).MatchString(vm.Console()) {
+		t.Fatal("no login prompt on the serial console")
+	}
+	vm.SerialWrite(t, "hunter2\r")
+	vm.Expect(t, `Login incorrect`, time.Minute)
+	vm.ExpectPrompt(t, `Password: `, time.Minute)
+	vm.SerialWrite(t, "kurma\r")
+	vm.ExpectPrompt(t, `root@\S+:~# `, time.Minute)
+	vm.SerialWrite(t, "kurma list | grep -c running; echo serial-$((6*7))\r")
+	vm.Expect(t, `serial-42`, time.Minute)
+	vm.SerialWrite(t, "exit\r")
+	vm.ExpectPrompt(t, `Password: `, time.Minute)
+
 	_, _ = ssh(good, "kurma poweroff")
 	vm.Expect(t, `reboot: Power down`, time.Minute)
 	vm.WaitExit(t, time.Minute)
