@@ -1,7 +1,6 @@
 package bootstrap
 
 import (
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -48,24 +47,24 @@ func consoleContainer(cfg *config.Config) config.Container {
 			"--ssh-port", strconv.Itoa(cc.SSHPort),
 			"--authorized-keys", consoleKeys,
 			"--password-file", consolePassword,
-			"--state", consoleStateDir,
-			// The host's devices, for the consoles' terminals.
-			"--dev", "/host/dev"},
-		Env: map[string]string{"KURMA_HOST": "unix://" + cfg.API.Socket},
+			"--state", consoleStateDir},
 		Files: []config.File{
 			{Path: consoleKeys, Content: keys, Mode: "0600"},
 			{Path: consolePassword, Content: cc.Password + "\n", Mode: "0600"},
 		},
 		Isolators: map[string]any{
-			// The host's network, for the SSH port, and its hostname.
-			"os/linux/namespaces": map[string]any{"net": "host", "uts": "host"},
-			"host/privileged":     true,
-			"host/api-access":     true,
+			// Every capability and the host's devices (the consoles'
+			// terminals among them).
+			"host/privileged": true,
+			// The API's socket at /run/kurma/kurma.sock, where the kurma
+			// command looks.
+			"host/api-access": true,
+			// The host's network, for the SSH port; its hostname; its IPC.
+			"os/linux/namespaces": map[string]any{"net": "host", "uts": "host", "ipc": "host"},
 		},
 		Volumes: []config.Volume{
 			{Name: "state", Kind: "host", Source: ConsoleState, Path: consoleStateDir},
 			{Name: "host", Kind: "host", Source: "/", Path: "/host"},
-			{Name: "api", Kind: "host", Source: filepath.Dir(cfg.API.Socket), Path: filepath.Dir(cfg.API.Socket)},
 		},
 	}
 }

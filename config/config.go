@@ -34,6 +34,8 @@ type Config struct {
 	// Images configures where images may come from and how they are
 	// verified.
 	Images Images `yaml:"images"`
+	// Pods configures the pod runtime: what is kept from pods.
+	Pods Pods `yaml:"pods"`
 	// Datasources lists, in order, the places more configuration is read
 	// from once the local layers are merged.
 	Datasources []Datasource `yaml:"datasources" kurma:"key=name|kind"`

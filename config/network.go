@@ -12,8 +12,6 @@ type Network struct {
 	DNS DNS `yaml:"dns"`
 	// Proxy is used for image retrieval.
 	Proxy Proxy `yaml:"proxy"`
-	// Pods is the network of the pods that do not share the host's.
-	Pods PodNetwork `yaml:"pods"`
 }
 
 // PodNetwork is the pods' network, made with CNI: a bridge with an

@@ -83,7 +83,7 @@ func (m *Machine) runtime(ctx context.Context) error {
 var podNetworkModules = []string{"bridge", "veth", "nf_tables", "nft_chain_nat", "nft_masq", "nft_compat", "xt_comment", "xt_MASQUERADE"}
 
 func (m *Machine) loadPodNetworkModules() error {
-	if !m.cfg.Network.Pods.Enabled || m.modLoader == nil {
+	if !m.cfg.Pods.Network.Enabled || m.modLoader == nil {
 		return nil
 	}
 	var failed []string

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	kurmav1 "github.com/kurmaos/kurma/api/kurma/v1"
 	"github.com/kurmaos/kurma/config"
 	"github.com/kurmaos/kurma/containers/aci"
 	"github.com/kurmaos/kurma/containers/apiserver"
@@ -130,6 +131,10 @@ func (c *cli) runDaemon(ctx context.Context, f daemonFlags) error {
 		StageBinary: f.stageBinary,
 		Spares:      f.spares,
 		Logf:        logger.Printf,
+		// host/api-access binds this socket into pods.
+		APISocket:      f.socket,
+		ReservedCPU:    int64(max(cfg.Pods.Reserved.CPUMillicores, 0)),
+		ReservedMemory: max(int64(cfg.Pods.Reserved.Memory), 0),
 	}
 	if podNet != nil {
 		opts.Network = podNet
@@ -157,6 +162,11 @@ func (c *cli) runDaemon(ctx context.Context, f daemonFlags) error {
 		Events:   events,
 		BootFile: f.bootRecord,
 		Logf:     logger.Printf,
+		Capacity: func() *kurmav1.Capacity {
+			c := m.Capacity()
+			return &kurmav1.Capacity{CpuTotal: c.CPUTotal, CpuAllocatable: c.CPUAllocatable, CpuRequested: c.CPURequested,
+				MemoryTotal: c.MemoryTotal, MemoryAllocatable: c.MemoryAllocatable, MemoryRequested: c.MemoryRequested}
+		},
 		PodCounts: func() (total, running int) {
 			for _, p := range m.List() {
 				total++
@@ -212,9 +222,9 @@ func (c *cli) runDaemon(ctx context.Context, f daemonFlags) error {
 // podNetwork makes the pods' network of the configuration, or nil (pods
 // then have loopback only) when it is off or cannot work here.
 func podNetwork(cfg *config.Config, runDir string, logger *log.Logger) *network.CNI {
-	pn := cfg.Network.Pods
+	pn := cfg.Pods.Network
 	if !pn.Enabled {
-		logger.Printf("pods' network: off (network.pods.enabled); pods have loopback only")
+		logger.Printf("pods' network: off (pods.network.enabled); pods have loopback only")
 		return nil
 	}
 	n, err := network.New(network.Options{PluginDir: pn.PluginDir, Bridge: pn.Bridge, Subnet: pn.Subnet,

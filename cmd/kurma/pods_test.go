@@ -169,7 +169,7 @@ func TestPodVerbs(t *testing.T) {
 
 	// show by name, by full UUID and by a unique prefix.
 	for _, ref := range []string{"web", uuid, uuid[:8]} {
-		if out := d.must(t, "show", ref); !strings.Contains(out, uuid) || !strings.Contains(out, "State:     running") {
+		if out := d.must(t, "show", ref); !strings.Contains(out, uuid) || !regexp.MustCompile(`State:\s+running`).MatchString(out) {
 			t.Errorf("show %s:\n%s", ref, out)
 		}
 	}

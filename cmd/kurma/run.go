@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -14,8 +15,8 @@ import (
 func (c *cli) runCmd() *cobra.Command {
 	var (
 		name, manifest, user, group, workdir string
-		env, volumes, mounts                 []string
-		wait, fetchImages                    bool
+		env, volumes, mounts, isolators      []string
+		wait, fetchImages, hostNetwork       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run [flags] IMAGE... [-- COMMAND ARG...] | run --manifest FILE",
@@ -50,7 +51,14 @@ output and exits with the first app's status.`,
 				if len(command) > 0 && len(images) > 1 {
 					return fmt.Errorf("run: a command after -- needs exactly one image, not %d", len(images))
 				}
-				spec := &kurmav1.RunSpec{Fetch: fetchImages}
+				spec := &kurmav1.RunSpec{Fetch: fetchImages, HostNetwork: hostNetwork}
+				for _, iso := range isolators {
+					name, value, ok := strings.Cut(iso, "=")
+					if !ok || name == "" || !json.Valid([]byte(value)) {
+						return fmt.Errorf("run: --isolator %q: want NAME=JSON, as resource/memory='{\"limit\":\"64Mi\"}'", iso)
+					}
+					spec.Isolators = append(spec.Isolators, &kurmav1.Isolator{Name: name, Value: []byte(value)})
+				}
 				envMap := map[string]string{}
 				for _, e := range env {
 					k, v, ok := strings.Cut(e, "=")
@@ -116,6 +124,8 @@ output and exits with the first app's status.`,
 	f.StringVar(&workdir, "workdir", "", "the apps' working directory")
 	f.BoolVar(&wait, "wait", false, "wait for the apps to exit, print their output, exit with the first app's status")
 	f.BoolVar(&fetchImages, "fetch", false, "fetch images the store does not have")
+	f.StringArrayVar(&isolators, "isolator", nil, `a pod isolator, NAME=JSON: resource/memory='{"limit":"64Mi"}', os/linux/pids-limit=100 (repeat)`)
+	f.BoolVar(&hostNetwork, "host-network", false, "use the host's network instead of the pod's own")
 	return cmd
 }
 

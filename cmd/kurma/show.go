@@ -69,6 +69,9 @@ func (c *cli) showCmd() *cobra.Command {
 					if a.Signal != "" {
 						exit += " (" + a.Signal + ")"
 					}
+					if a.OomKilled {
+						exit += " out of memory"
+					}
 				}
 				started := ""
 				if a.StartedAt != nil {
@@ -76,7 +79,22 @@ func (c *cli) showCmd() *cobra.Command {
 				}
 				t.add(a.Name, shortID(a.ImageId), appState(a.State), exit, fmt.Sprint(a.Restarts), started)
 			}
-			return t.print(c.stdout)
+			if err := t.print(c.stdout); err != nil {
+				return err
+			}
+			if len(p.Isolators) == 0 {
+				return nil
+			}
+			fmt.Fprintln(c.stdout)
+			it := &table{header: []string{"ISOLATOR", "APP", "STATUS", "MESSAGE"}, shrink: 3}
+			for _, i := range p.Isolators {
+				app := i.App
+				if app == "" {
+					app = "(pod)"
+				}
+				it.add(i.Name, app, i.Status, i.Message)
+			}
+			return it.print(c.stdout)
 		},
 	}
 }

@@ -50,6 +50,14 @@ func Allowed(role Role, procedure string) bool {
 	return false
 }
 
+// MayUseHostIsolators reports whether a role may create pods with
+// host/privileged or host/api-access (pod.CreateOptions.AllowPrivileged):
+// admin only. A reader cannot create pods at all; the rule stands on its
+// own so that a role added later does not get them by accident.
+func MayUseHostIsolators(role Role) bool {
+	return role == Admin
+}
+
 type roleKey struct{}
 
 // RoleOf returns the caller's role; callers without one have none.

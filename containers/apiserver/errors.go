@@ -37,9 +37,9 @@ func codeOf(err error) connect.Code {
 		return connect.CodeFailedPrecondition
 	case errors.Is(err, image.ErrInUse), errors.Is(err, image.ErrNoFetcher):
 		return connect.CodeFailedPrecondition
-	case errors.Is(err, fetch.ErrNotAllowed), errors.Is(err, fetch.ErrInsecure):
+	case errors.Is(err, fetch.ErrNotAllowed), errors.Is(err, fetch.ErrInsecure), errors.Is(err, pod.ErrForbidden):
 		return connect.CodePermissionDenied
-	case errors.Is(err, aci.ErrTooLarge):
+	case errors.Is(err, aci.ErrTooLarge), errors.Is(err, pod.ErrNoCapacity):
 		return connect.CodeResourceExhausted
 	case errors.Is(err, image.ErrAmbiguous), errors.Is(err, image.ErrMismatch),
 		errors.As(err, &manifest), errors.As(err, &entry), errors.As(err, &platform),

@@ -2,7 +2,9 @@ package apiserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"regexp"
 	"strings"
@@ -48,7 +50,7 @@ func (s *PodService) Create(ctx context.Context, req *connect.Request[kurmav1.Cr
 	if r.Name != "" && !podName.MatchString(r.Name) {
 		return nil, invalid("create: pod name %q: use lowercase letters, digits and dashes, at most 63, starting and ending with a letter or digit", r.Name)
 	}
-	opts := pod.CreateOptions{Name: r.Name}
+	opts := pod.CreateOptions{Name: r.Name, AllowPrivileged: MayUseHostIsolators(RoleOf(ctx))}
 	switch spec := r.Spec.(type) {
 	case *kurmav1.CreatePodRequest_Manifest:
 		m, err := pod.ParseManifest(spec.Manifest)
@@ -141,6 +143,11 @@ func (s *PodService) runOptions(ctx context.Context, run *kurmav1.RunSpec, opts 
 			}
 		}
 		app := pod.ImageApp{Image: name, Labels: labels, Name: a.Name, Exec: a.Exec, User: a.User, Group: a.Group, WorkingDirectory: a.WorkingDirectory}
+		isos, err := isolators(a.Isolators)
+		if err != nil {
+			return invalid("create: app %d: %v", i, err)
+		}
+		app.Isolators = isos
 		for k, v := range a.Environment {
 			app.Env.Set(k, v)
 		}
@@ -181,10 +188,41 @@ func (s *PodService) runOptions(ctx context.Context, run *kurmav1.RunSpec, opts 
 		}
 		opts.Volumes = append(opts.Volumes, vol)
 	}
-	if len(run.Isolators) > 0 || run.HostNetwork {
-		return invalid("create: isolators and host networking are given in a pod manifest for now")
+	isos, err := isolators(run.Isolators)
+	if err != nil {
+		return invalid("create: %v", err)
+	}
+	opts.Isolators = isos
+	if run.HostNetwork {
+		opts.Isolators = append(opts.Isolators, types.Isolator{Name: pod.NamespacesIsolator, ValueRaw: rawJSON(`{"net":"host"}`)})
 	}
 	return nil
+}
+
+// isolators reads the API's isolators as the appc schema does.
+func isolators(in []*kurmav1.Isolator) (types.Isolators, error) {
+	var out types.Isolators
+	for _, i := range in {
+		name, err := types.NewACIdentifier(i.Name)
+		if err != nil {
+			return nil, fmt.Errorf("isolator %q: %v", i.Name, err)
+		}
+		doc, err := json.Marshal(map[string]any{"name": name, "value": json.RawMessage(i.Value)})
+		if err != nil {
+			return nil, fmt.Errorf("isolator %s: the value is not JSON: %v", i.Name, err)
+		}
+		var iso types.Isolator
+		if err := json.Unmarshal(doc, &iso); err != nil {
+			return nil, fmt.Errorf("isolator %s: %v", i.Name, err)
+		}
+		out = append(out, iso)
+	}
+	return out, nil
+}
+
+func rawJSON(s string) *json.RawMessage {
+	r := json.RawMessage(s)
+	return &r
 }
 
 func (s *PodService) resolve(name string, labels types.Labels) (*image.Image, error) {
@@ -399,6 +437,7 @@ func podProto(st pod.Status) *kurmav1.Pod {
 		State:      stateProto(st.State),
 		Message:    st.Error,
 		Warnings:   st.Warnings,
+		Isolators:  isolatorProtos(st.Isolators),
 		CreatedAt:  ts(st.CreatedAt),
 		StartedAt:  ts(st.StartedAt),
 		FinishedAt: ts(st.EndedAt),
@@ -416,7 +455,16 @@ func podProto(st pod.Status) *kurmav1.Pod {
 		if a.Exit != nil {
 			app.ExitCode, app.Signal = int32(a.Exit.Code), a.Exit.Signal
 		}
+		app.OomKilled = a.OOMKilled
 		out.Apps = append(out.Apps, app)
+	}
+	return out
+}
+
+func isolatorProtos(in []pod.IsolatorStatus) []*kurmav1.IsolatorStatus {
+	var out []*kurmav1.IsolatorStatus
+	for _, s := range in {
+		out = append(out, &kurmav1.IsolatorStatus{Name: s.Name, App: s.App, Status: s.Status, Message: s.Message})
 	}
 	return out
 }

@@ -424,3 +424,12 @@ func TestRemoteMTLSAndRoles(t *testing.T) {
 		t.Errorf("%d images, want the admin's 1", n)
 	}
 }
+
+// Only admin may create pods with host/privileged or host/api-access.
+func TestMayUseHostIsolators(t *testing.T) {
+	for role, want := range map[Role]bool{Admin: true, Reader: false, "": false, "operator": false} {
+		if got := MayUseHostIsolators(role); got != want {
+			t.Errorf("role %q: %v, want %v", role, got, want)
+		}
+	}
+}

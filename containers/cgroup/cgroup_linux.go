@@ -39,6 +39,12 @@ type Hierarchy struct {
 	Roots []string
 	// Parent is the group, relative to each root, pods' groups go under.
 	Parent string
+	// Controllers maps each resource controller pods' limits use
+	// ("memory", "cpu", "io", "pids") to the root of the hierarchy that
+	// has it: the v2 root, or a v1 hierarchy (a hybrid host's v1
+	// hierarchies hold the controllers its v2 one lacks). A controller
+	// the host lacks is missing.
+	Controllers map[string]string
 }
 
 // Detect finds the hierarchy to use: cgroup v2 mounted on /sys/fs/cgroup,
@@ -74,6 +80,39 @@ func NewV1(parent string) (*Hierarchy, error) {
 	return h, nil
 }
 
+// v1Controllers maps the controllers of the mounted v1 hierarchies to
+// their mount points ("io" is v1's blkio).
+func v1Controllers() map[string]string {
+	ctl := map[string]string{}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return ctl
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		i := slices.Index(fields, "-")
+		if i < 0 || i+3 >= len(fields) || fields[i+1] != "cgroup" || fields[3] != "/" {
+			continue
+		}
+		for _, opt := range strings.Split(fields[i+3], ",") {
+			if opt == "blkio" {
+				opt = "io"
+			}
+			if slices.Contains(resourceControllers, opt) {
+				if _, ok := ctl[opt]; !ok {
+					ctl[opt] = fields[4]
+				}
+			}
+		}
+	}
+	return ctl
+}
+
+// resourceControllers are the controllers pods' limits use.
+var resourceControllers = []string{"memory", "cpu", "io", "pids"}
+
 // V1Roots lists the mount points of the cgroup v1 hierarchies.
 func V1Roots() ([]string, error) {
 	f, err := os.Open("/proc/self/mountinfo")
@@ -95,8 +134,24 @@ func V1Roots() ([]string, error) {
 	return roots, sc.Err()
 }
 
-// init makes the parent group in every root.
+// init makes the parent group in every root and finds the controllers:
+// a v2 hierarchy's are enabled from its root down to the parent, the
+// others are taken from v1 hierarchies.
 func (h *Hierarchy) init() error {
+	h.Controllers = map[string]string{}
+	if h.Version == V2 {
+		if err := h.enableV2(); err != nil {
+			return err
+		}
+	}
+	for c, root := range v1Controllers() {
+		if _, ok := h.Controllers[c]; !ok && (h.Version == V1 || !slices.Contains(h.Roots, root)) {
+			h.Controllers[c] = root
+			if err := os.MkdirAll(filepath.Join(root, h.Parent), 0o755); err != nil {
+				return fmt.Errorf("cgroup: %w", err)
+			}
+		}
+	}
 	for _, root := range h.Roots {
 		dir := filepath.Join(root, h.Parent)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -114,6 +169,38 @@ func (h *Hierarchy) init() error {
 				}
 			}
 		}
+	}
+	return nil
+}
+
+// enableV2 makes the parent group and enables, at each level from the
+// root down to it, the resource controllers the root has.
+func (h *Hierarchy) enableV2() error {
+	root := h.Roots[0]
+	data, err := os.ReadFile(filepath.Join(root, "cgroup.controllers"))
+	if err != nil {
+		return fmt.Errorf("cgroup: %w", err)
+	}
+	var enable []string
+	for _, c := range strings.Fields(string(data)) {
+		if slices.Contains(resourceControllers, c) {
+			enable = append(enable, c)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(root, h.Parent), 0o755); err != nil {
+		return fmt.Errorf("cgroup: %w", err)
+	}
+	dir := root
+	for _, part := range append([]string{""}, strings.Split(h.Parent, "/")...) {
+		dir = filepath.Join(dir, part)
+		for _, c := range enable {
+			if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+"+c), 0); err != nil {
+				return fmt.Errorf("cgroup: enable %s in %s: %w", c, dir, err)
+			}
+		}
+	}
+	for _, c := range enable {
+		h.Controllers[c] = root
 	}
 	return nil
 }
@@ -138,19 +225,33 @@ func inheritCpuset(root, dir string) error {
 	return nil
 }
 
-// Group is one pod's control group (in each v1 hierarchy).
+// Group is one pod's control group (in each v1 hierarchy). With v2 the
+// pod's init is in its leaf InitLeaf and each app in a leaf of its own
+// (see Setup), so that controllers can be enabled for the apps.
 type Group struct {
 	Version Version
-	Dirs    []string
+	// Dirs are the group's directories: the v2 one, then on a hybrid
+	// host those in the v1 hierarchies of the controllers v2 lacks
+	// (made only when a limit needs them); or one per v1 hierarchy.
+	Dirs []string
+	h    *Hierarchy
 }
 
-// Create makes the group name under the parent. It fails if it exists.
+// InitLeaf is the v2 leaf group of a pod's init.
+const InitLeaf = "init"
+
+// Create makes the group name under the parent (and its init leaf with
+// v2). It fails if it exists.
 func (h *Hierarchy) Create(name string) (*Group, error) {
 	g := h.Group(name)
-	for i, d := range g.Dirs {
+	dirs := g.Dirs
+	if h.Version == V2 {
+		dirs = []string{g.Dirs[0], filepath.Join(g.Dirs[0], InitLeaf)}
+	}
+	for i, d := range dirs {
 		if err := os.Mkdir(d, 0o755); err != nil {
-			for _, made := range g.Dirs[:i] {
-				_ = os.Remove(made) // undoing a partial creation
+			for j := i - 1; j >= 0; j-- {
+				_ = os.Remove(dirs[j]) // undoing a partial creation
 			}
 			return nil, fmt.Errorf("cgroup: %w", err)
 		}
@@ -160,20 +261,30 @@ func (h *Hierarchy) Create(name string) (*Group, error) {
 
 // Group is the group name under the parent, existing or not.
 func (h *Hierarchy) Group(name string) *Group {
-	g := &Group{Version: h.Version}
+	g := &Group{Version: h.Version, h: h}
 	for _, root := range h.Roots {
 		g.Dirs = append(g.Dirs, filepath.Join(root, h.Parent, name))
+	}
+	if h.Version == V2 {
+		for _, c := range resourceControllers {
+			if root, ok := h.Controllers[c]; ok && root != h.Roots[0] {
+				d := filepath.Join(root, h.Parent, name)
+				if !slices.Contains(g.Dirs, d) {
+					g.Dirs = append(g.Dirs, d)
+				}
+			}
+		}
 	}
 	return g
 }
 
-// Open opens the v2 group's directory, for clone(2)'s CLONE_INTO_CGROUP
+// Open opens the v2 group's init leaf, for clone(2)'s CLONE_INTO_CGROUP
 // (syscall.SysProcAttr.CgroupFD). It is nil, nil for v1.
 func (g *Group) Open() (*os.File, error) {
 	if g.Version != V2 {
 		return nil, nil
 	}
-	return os.OpenFile(g.Dirs[0], os.O_RDONLY|syscall.O_DIRECTORY, 0)
+	return os.OpenFile(filepath.Join(g.Dirs[0], InitLeaf), os.O_RDONLY|syscall.O_DIRECTORY, 0)
 }
 
 // Add moves a process into the group (in every hierarchy).
@@ -191,23 +302,37 @@ func (g *Group) Add(pid int) error {
 func (g *Group) Procs() ([]int, error) {
 	seen := map[int]bool{}
 	var pids []int
-	for _, d := range g.Dirs {
-		data, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("cgroup: %w", err)
-		}
-		for _, f := range strings.Fields(string(data)) {
-			pid, err := strconv.Atoi(f)
-			if err == nil && !seen[pid] {
-				seen[pid] = true
-				pids = append(pids, pid)
+	for _, top := range g.Dirs {
+		for _, d := range tree(top) {
+			data, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("cgroup: %w", err)
+			}
+			for _, f := range strings.Fields(string(data)) {
+				pid, err := strconv.Atoi(f)
+				if err == nil && !seen[pid] {
+					seen[pid] = true
+					pids = append(pids, pid)
+				}
 			}
 		}
 	}
 	return pids, nil
+}
+
+// tree lists dir and the groups below it, deepest first.
+func tree(dir string) []string {
+	var dirs []string
+	entries, _ := os.ReadDir(dir) // a group that does not exist has none
+	for _, e := range entries {
+		if e.IsDir() {
+			dirs = append(dirs, tree(filepath.Join(dir, e.Name()))...)
+		}
+	}
+	return append(dirs, dir)
 }
 
 // Kill kills every process in the group and waits until it is empty.
@@ -263,7 +388,11 @@ func (g *Group) freezer() string {
 // Remove removes the group; it must be empty (see Kill). A group already
 // gone is not an error.
 func (g *Group) Remove(ctx context.Context) error {
-	for _, d := range g.Dirs {
+	var all []string
+	for _, top := range g.Dirs {
+		all = append(all, tree(top)...)
+	}
+	for _, d := range all {
 		for {
 			err := unix.Rmdir(d)
 			if err == nil || err == unix.ENOENT {

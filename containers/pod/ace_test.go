@@ -85,7 +85,18 @@ func TestACEValidator(t *testing.T) {
 	if !strings.Contains(sidekickLog, "sidekick OK\n") {
 		t.Error(`sidekick's log lacks "sidekick OK"`)
 	}
-	if len(st.Warnings) == 0 || !strings.Contains(strings.Join(st.Warnings, "\n"), "resource/memory") {
-		t.Errorf("warnings %q: the validator's memory isolator is not enforced and must be reported", st.Warnings)
+	// The validator's images carry a memory isolator: it is enforced
+	// and reported in the status, never dropped silently.
+	found := false
+	for _, iso := range st.Isolators {
+		if iso.Name == "resource/memory" {
+			found = true
+			if iso.Status != "enforced" {
+				t.Errorf("resource/memory of %s: %s (%s), want enforced", iso.App, iso.Status, iso.Message)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("isolators %+v: the validator's memory isolator is not reported", st.Isolators)
 	}
 }

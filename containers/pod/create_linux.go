@@ -14,6 +14,7 @@ import (
 	"github.com/appc/spec/schema/types"
 
 	"github.com/kurmaos/kurma/containers/atomicfile"
+	"github.com/kurmaos/kurma/containers/cgroup"
 	"github.com/kurmaos/kurma/containers/metadata"
 	"github.com/kurmaos/kurma/containers/stage"
 )
@@ -34,6 +35,12 @@ type CreateOptions struct {
 	// StopGrace is used when the pod stops itself (StopOnFailure, or a
 	// SIGTERM to its init); 0 is the manager's default.
 	StopGrace time.Duration
+	// Isolators are pod-level isolators added to the shortcut's manifest.
+	Isolators types.Isolators
+	// AllowPrivileged lets the pod, or its apps, use host/privileged and
+	// host/api-access; without it a pod asking for either is refused
+	// (ErrForbidden). The API sets it from the caller's role: admin only.
+	AllowPrivileged bool
 	// Restarts counts the pods of this name that ran before this one
 	// (its restarts, as Status reports them): the caller replaced an
 	// ended pod by this one.
@@ -65,25 +72,27 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Pod, error) 
 		if pm, err = fromImages(m.opts.Images, opts.Images, opts.Volumes); err != nil {
 			return nil, err
 		}
+		pm.Isolators = append(pm.Isolators, opts.Isolators...)
 	}
 	if opts.Name != "" && !namePattern.MatchString(opts.Name) {
 		return nil, invalid("name %q: use lowercase letters, digits and dashes (at most 63)", opts.Name)
 	}
-	pl, err := validate(ctx, m.opts.Images, pm)
+	pl, err := validate(ctx, m.opts.Images, pm, opts.AllowPrivileged)
 	if err != nil {
 		return nil, err
 	}
 	// A spare init comes with its pod's UUID, runtime directory and
 	// cgroup already made (see spare_linux.go).
 	var in *podInit
-	if !pl.hostNetwork && !pl.hostUTS {
+	if !pl.hostNetwork && !pl.hostUTS && !pl.iso.hostIPC {
 		in = m.takeSpare()
 	}
 	uuid := newUUID()
 	if in != nil {
 		uuid = in.uuid
 	}
-	rec := &record{UUID: uuid, Name: opts.Name, State: Preparing, Warnings: pl.warnings, CreatedAt: time.Now().UTC(), Token: metadata.NewToken(), HostNetwork: pl.hostNetwork, Restarts: opts.Restarts}
+	rec := &record{UUID: uuid, Name: opts.Name, State: Preparing, Warnings: pl.warnings, Isolators: pl.iso.statuses, CreatedAt: time.Now().UTC(), Token: metadata.NewToken(), HostNetwork: pl.hostNetwork,
+		CPURequest: pl.iso.cpuRequest, MemoryRequest: pl.iso.memRequest, Restarts: opts.Restarts}
 	for _, a := range pl.apps {
 		rec.Apps = append(rec.Apps, appRecord{Name: a.name, ImageID: a.img.ID, Layers: a.layers})
 	}
@@ -103,6 +112,11 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Pod, error) 
 				return nil, invalid("a pod named %s exists (%s)", opts.Name, o.uuid)
 			}
 		}
+	}
+	if err := m.fitsLocked(rec.CPURequest, rec.MemoryRequest); err != nil {
+		m.mu.Unlock()
+		m.dropSpareLater(in)
+		return nil, err
 	}
 	m.pods[uuid] = p
 	m.mu.Unlock()
@@ -130,7 +144,7 @@ func (p *Pod) create(ctx context.Context, pl *plan, in *podInit, stopOnFailure b
 			return p.failEarly(err)
 		}
 	}
-	cfg, err := p.prepareRun(ctx, pl)
+	cfg, join, err := p.prepareRun(ctx, pl)
 	if err != nil {
 		return p.failEarly(p.dropInit(in, err))
 	}
@@ -148,9 +162,14 @@ func (p *Pod) create(ctx context.Context, pl *plan, in *podInit, stopOnFailure b
 		cfg.Apps[i].Env = environment(pl.apps[i].name, pl.apps[i].app.Environment, url)
 	}
 	if in == nil {
-		if in, err = p.m.spawnInit(ctx, p.uuid, pl.hostNetwork, pl.hostUTS); err != nil {
+		if in, err = p.m.spawnInit(ctx, p.uuid, pl.hostNetwork, pl.hostUTS, pl.iso.hostIPC); err != nil {
 			return p.failEarly(err)
 		}
+	}
+	// On a hybrid host the limits of v1 controllers need the whole pod
+	// there: the init joins before any app starts.
+	if err := cgroup.AddTo(join, in.pid); err != nil {
+		return p.failEarly(p.dropInit(in, err))
 	}
 	p.mu.Lock()
 	p.rec.StagePid, p.rec.StageStart = in.pid, in.start
@@ -220,17 +239,28 @@ func (p *Pod) failEarly(err error) error {
 	return fmt.Errorf("%w: %v", ErrFailed, err)
 }
 
-// prepareRun writes the pod's runtime directory and returns the init's
-// config.
-func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, error) {
+// prepareRun writes the pod's runtime directory, sets up its control
+// groups, and returns the init's config and the v1 groups the init must
+// join.
+func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, []string, error) {
 	if err := atomicfile.Write(filepath.Join(p.run, "manifest"), pl.manifestBytes, 0o600); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	names := make([]string, len(pl.apps))
+	limits := make([]cgroup.Limits, len(pl.apps))
+	for i, a := range pl.apps {
+		names[i], limits[i] = a.name, pl.iso.apps[i].limits
+	}
+	places, applied, join, err := p.cg.Setup(pl.iso.pod, names, limits)
+	if err != nil {
+		return nil, nil, err
 	}
 	p.mu.Lock()
-	err := p.rec.save(p.run)
+	p.rec.Isolators = pl.iso.refuse(applied)
+	err = p.rec.save(p.run)
 	p.mu.Unlock()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hostname := "kurma-" + p.uuid[:8]
 	if p.name != "" {
@@ -239,19 +269,31 @@ func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, error) {
 	if pl.hostUTS {
 		hostname = ""
 	}
-	cfg := &stage.Config{UUID: p.uuid, Hostname: hostname, Dir: p.dir, RunDir: p.run, HostNetwork: pl.hostNetwork, LogMaxBytes: p.m.opts.LogMaxBytes}
-	for _, a := range pl.apps {
+	cfg := &stage.Config{UUID: p.uuid, Hostname: hostname, Dir: p.dir, RunDir: p.run, HostNetwork: pl.hostNetwork, LogMaxBytes: p.m.opts.LogMaxBytes, Sysctls: pl.iso.sysctls}
+	for i, a := range pl.apps {
 		if err := os.Mkdir(stage.RootDir(p.run, a.name), 0o755); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		lowers, err := p.m.opts.Images.Lowers(ctx, a.img.ID)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		ai := pl.iso.apps[i]
 		ac := stage.AppConfig{
 			Name: a.name, Lowers: lowers, ReadOnlyRootFS: a.ro, Exec: a.app.Exec,
 			User: a.app.User, Group: a.app.Group, SupplementaryGIDs: a.app.SupplementaryGIDs,
 			WorkingDirectory: a.app.WorkingDirectory,
+			Isolation:        ai.iso, Privileged: ai.privileged,
+			Cgroup: stage.AppCgroup{V2: places[i].V2, V1: places[i].V1, OOMEvents: places[i].OOMEvents},
+		}
+		for _, m := range places[i].Mounts {
+			ac.Cgroup.Mounts = append(ac.Cgroup.Mounts, stage.Mount{Source: m[0], Target: m[1], ReadOnly: true})
+		}
+		if ai.apiAccess {
+			if p.m.opts.APISocket == "" {
+				return nil, nil, fmt.Errorf("app %s: %s: this daemon has no API socket", a.name, APIAccessIsolator)
+			}
+			ac.APISocket = p.m.opts.APISocket
 		}
 		for _, h := range a.app.EventHandlers {
 			switch h.Name {
@@ -270,7 +312,7 @@ func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, error) {
 		}
 		cfg.Apps = append(cfg.Apps, ac)
 	}
-	return cfg, nil
+	return cfg, join, nil
 }
 
 // prepareDisk makes the pod's directory on disk: the apps' writable

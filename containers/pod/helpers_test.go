@@ -44,8 +44,12 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		binDir = dir
-		for _, b := range []string{"kurma", "kurma-stage"} {
-			cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, b), "github.com/kurmaos/kurma/cmd/"+b)
+		for _, b := range []string{"kurma", "kurma-stage", "probe"} {
+			pkg := "github.com/kurmaos/kurma/cmd/" + b
+			if b == "probe" {
+				pkg = "./testdata/probe"
+			}
+			cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, b), pkg)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b, err, out)

@@ -52,6 +52,13 @@ type Options struct {
 	// Spares is how many inits are kept started ahead, in new
 	// namespaces, for pods to come (see claim); 0 is 1, negative none.
 	Spares int
+	// ReservedCPU (millicores) and ReservedMemory (bytes) are kept from
+	// pods: what pods may request (allocatable) is the machine's total
+	// less them. A pod whose requests do not fit is refused.
+	ReservedCPU, ReservedMemory int64
+	// APISocket is the daemon's API socket, bound into the apps of pods
+	// with host/api-access.
+	APISocket string
 	// Logf reports what the manager repairs or cannot do on its own.
 	Logf func(format string, args ...any)
 }
@@ -82,6 +89,8 @@ type Manager struct {
 
 	mu       sync.Mutex // guards pods, hostAddr, closed and the spares
 	pods     map[string]*Pod
+	cpuTotal int64 // millicores
+	memTotal int64 // bytes
 	hostAddr string
 	closed   bool
 	spares   []*podInit
@@ -148,6 +157,7 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{opts: opts, cg: cg, md: md, pods: map[string]*Pod{}}
+	m.cpuTotal, m.memTotal = hostTotals()
 	if err := m.recover(ctx); err != nil {
 		md.Close()
 		return nil, err

@@ -42,6 +42,8 @@ type ImageApp struct {
 	Env            types.Environment
 	Mounts         []schema.Mount
 	ReadOnlyRootFS bool
+	// Isolators are added to the app's (the image's).
+	Isolators types.Isolators
 }
 
 // ParseManifest decodes and checks a pod manifest against the schema.
@@ -68,6 +70,10 @@ type plan struct {
 	warnings      []string
 	emptyVolumes  map[string]types.Volume
 	manifestBytes []byte
+	// iso is what the isolators resolve to; privileged says the pod
+	// asked host/privileged.
+	iso        *isolation
+	privileged bool
 }
 
 type appPlan struct {
@@ -142,6 +148,7 @@ func fromImages(images *image.Store, apps []ImageApp, volumes []types.Volume) (*
 			env.Set(e.Name, e.Value)
 		}
 		app.Environment = env
+		app.Isolators = append(append(types.Isolators{}, app.Isolators...), ia.Isolators...)
 		id, err := types.NewHash(img.ID)
 		if err != nil {
 			return nil, err
@@ -206,7 +213,7 @@ func satisfied(mp types.MountPoint, mounts []schema.Mount) *schema.Mount {
 
 // validate checks a pod manifest against the store and the host, and
 // resolves it. It creates nothing.
-func validate(ctx context.Context, images *image.Store, pm *schema.PodManifest) (*plan, error) {
+func validate(ctx context.Context, images *image.Store, pm *schema.PodManifest, allowPrivileged bool) (*plan, error) {
 	if pm == nil {
 		return nil, invalid("no pod manifest and no images")
 	}
@@ -233,9 +240,6 @@ func validate(ctx context.Context, images *image.Store, pm *schema.PodManifest) 
 		if err != nil {
 			return nil, fmt.Errorf("app %s: %w", ra.Name, err)
 		}
-		for _, iso := range ap.app.Isolators {
-			p.warnings = append(p.warnings, fmt.Sprintf("app %s: isolator %s is not enforced", ra.Name, iso.Name))
-		}
 		for _, m := range ap.mounts {
 			if m.volume.Kind == "empty" {
 				p.emptyVolumes[m.volume.Name.String()] = m.volume
@@ -243,7 +247,7 @@ func validate(ctx context.Context, images *image.Store, pm *schema.PodManifest) 
 		}
 		p.apps = append(p.apps, *ap)
 	}
-	if err := p.isolators(); err != nil {
+	if err := p.resolveIsolators(allowPrivileged); err != nil {
 		return nil, err
 	}
 	// The reified manifest: image IDs in full, names filled in.
@@ -288,6 +292,11 @@ func validateApp(ctx context.Context, images *image.Store, ra *schema.RuntimeApp
 	}
 	if len(app.Exec) == 0 {
 		return nil, invalid("no exec")
+	}
+	for _, iso := range app.Isolators {
+		if iso.Value() == nil {
+			return nil, invalid("isolator %s is unknown: the appc schema allows unknown isolators at the pod's level only", iso.Name)
+		}
 	}
 	for _, h := range app.EventHandlers {
 		if h.Name != "pre-start" && h.Name != "post-stop" {
@@ -424,47 +433,8 @@ func volumeMode(v types.Volume) (os.FileMode, error) {
 
 // NamespacesIsolator is Kurma's isolator choosing, per namespace, between
 // a new one ("child", the default) and the host's ("host"), e.g.
-// {"name": "os/linux/namespaces", "value": {"net": "host"}}. The mount,
-// IPC and PID namespaces of a pod are always new: asking for the host's
-// is reported as a warning of the pod.
+// {"name": "os/linux/namespaces", "value": {"net": "host"}}. The mount
+// and PID namespaces of a pod are always new, the IPC one unless the pod
+// is privileged: asking for the host's is reported as refused in the
+// pod's isolator statuses.
 const NamespacesIsolator = "os/linux/namespaces"
-
-func (p *plan) isolators() error {
-	for _, iso := range p.manifest.Isolators {
-		if iso.Name.String() != NamespacesIsolator {
-			p.warnings = append(p.warnings, fmt.Sprintf("isolator %s is not enforced", iso.Name))
-			continue
-		}
-		var ns map[string]string
-		if iso.ValueRaw == nil {
-			return invalid("isolator %s has no value", NamespacesIsolator)
-		}
-		if err := json.Unmarshal(*iso.ValueRaw, &ns); err != nil {
-			return invalid("isolator %s: %v", NamespacesIsolator, err)
-		}
-		for name, val := range ns {
-			if val != "host" && val != "child" {
-				return invalid("isolator %s: %s: %q is neither \"host\" nor \"child\"", NamespacesIsolator, name, val)
-			}
-			host := val == "host"
-			switch name {
-			case "net":
-				p.hostNetwork = host
-			case "uts":
-				p.hostUTS = host
-			case "mnt", "ipc", "pid":
-				if host {
-					p.warnings = append(p.warnings, fmt.Sprintf("isolator %s: the %s namespace of a pod is always new; \"host\" not honoured", NamespacesIsolator, name))
-				}
-			case "user":
-				if host {
-					continue // the host's user namespace is what pods use today
-				}
-				p.warnings = append(p.warnings, fmt.Sprintf("isolator %s: user namespaces are not supported yet; the pod uses the host's", NamespacesIsolator))
-			default:
-				return invalid("isolator %s: unknown namespace %q", NamespacesIsolator, name)
-			}
-		}
-	}
-	return nil
-}

@@ -1,7 +1,6 @@
 package pod
 
 import (
-	"encoding/json"
 	"errors"
 	"os"
 	"strings"
@@ -67,45 +66,6 @@ func TestVolumeMode(t *testing.T) {
 		if err != nil && !errors.Is(err, ErrInvalid) {
 			t.Errorf("mode %q: error %v does not wrap ErrInvalid", c.mode, err)
 		}
-	}
-}
-
-func TestNamespacesIsolator(t *testing.T) {
-	for _, c := range []struct {
-		value       string
-		hostNet     bool
-		hostUTS     bool
-		warnings    int
-		invalid     bool
-		description string
-	}{
-		{`{"net":"host"}`, true, false, 0, false, "host network"},
-		{`{"net":"child","uts":"host"}`, false, true, 0, false, "host uts"},
-		{`{"pid":"host","ipc":"host","mnt":"host"}`, false, false, 3, false, "always new"},
-		{`{"user":"child"}`, false, false, 1, false, "user namespaces"},
-		{`{"net":"maybe"}`, false, false, 0, true, "bad value"},
-		{`{"cgroup":"host"}`, false, false, 0, true, "unknown namespace"},
-		{`["net"]`, false, false, 0, true, "not an object"},
-	} {
-		raw := json.RawMessage(c.value)
-		p := &plan{manifest: &schema.PodManifest{Isolators: []types.Isolator{{Name: NamespacesIsolator, ValueRaw: &raw}}}}
-		err := p.isolators()
-		if (err != nil) != c.invalid {
-			t.Errorf("%s: %v", c.description, err)
-			continue
-		}
-		if c.invalid {
-			continue
-		}
-		if p.hostNetwork != c.hostNet || p.hostUTS != c.hostUTS || len(p.warnings) != c.warnings {
-			t.Errorf("%s: host net %v uts %v warnings %q", c.description, p.hostNetwork, p.hostUTS, p.warnings)
-		}
-	}
-	// Isolators not enforced yet are reported, not dropped.
-	raw := json.RawMessage(`{"limit":"1G"}`)
-	p := &plan{manifest: &schema.PodManifest{Isolators: []types.Isolator{{Name: "resource/memory", ValueRaw: &raw}}}}
-	if err := p.isolators(); err != nil || len(p.warnings) != 1 || !strings.Contains(p.warnings[0], "resource/memory") {
-		t.Errorf("unenforced isolator: %v %q", err, p.warnings)
 	}
 }
 

@@ -30,14 +30,20 @@ type Pod struct {
 
 // Status is what a pod is doing.
 type Status struct {
-	UUID      string
-	Name      string
-	State     State
-	Error     string
-	Warnings  []string
-	CreatedAt time.Time
-	StartedAt time.Time
-	EndedAt   time.Time
+	UUID     string
+	Name     string
+	State    State
+	Error    string
+	Warnings []string
+	// Isolators says what became of each isolator of the pod and its
+	// apps: enforced, refused or ignored.
+	Isolators []IsolatorStatus
+	// CPURequest (millicores) and MemoryRequest (bytes) are what the pod
+	// holds of the machine's allocatable resources while it runs.
+	CPURequest, MemoryRequest int64
+	CreatedAt                 time.Time
+	StartedAt                 time.Time
+	EndedAt                   time.Time
 	// Pid is the host PID of the pod's init while it runs.
 	Pid int
 	// Restarts is CreateOptions.Restarts: how many pods of this name ran
@@ -56,8 +62,11 @@ type AppStatus struct {
 	StartedAt time.Time
 	ExitedAt  time.Time
 	// Exit is set once the app has exited.
-	Exit  *stage.ExitStatus
-	Error string
+	Exit *stage.ExitStatus
+	// OOMKilled says the kernel killed the app for want of memory (its
+	// limit or the pod's).
+	OOMKilled bool
+	Error     string
 }
 
 // UUID is the pod's UUID.
@@ -83,7 +92,8 @@ func (p *Pod) Status() Status {
 	p.mu.Lock()
 	r := *p.rec
 	p.mu.Unlock()
-	st := Status{UUID: r.UUID, Name: r.Name, State: r.State, Error: r.Error, Warnings: r.Warnings, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt, Restarts: r.Restarts}
+	st := Status{UUID: r.UUID, Name: r.Name, State: r.State, Error: r.Error, Warnings: r.Warnings, Isolators: r.Isolators,
+		CPURequest: r.CPURequest, MemoryRequest: r.MemoryRequest, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt, Restarts: r.Restarts}
 	if !r.State.Ended() && r.State != Preparing {
 		st.Pid = r.StagePid
 	}
@@ -96,7 +106,7 @@ func (p *Pod) Status() Status {
 		if ss != nil {
 			for _, s := range ss.Apps {
 				if s.Name == a.Name {
-					as.State, as.Pid, as.StartedAt, as.ExitedAt, as.Exit, as.Error = s.State, s.Pid, s.StartedAt, s.ExitedAt, s.Exit, s.Error
+					as.State, as.Pid, as.StartedAt, as.ExitedAt, as.Exit, as.OOMKilled, as.Error = s.State, s.Pid, s.StartedAt, s.ExitedAt, s.Exit, s.OOMKilled, s.Error
 				}
 			}
 		}

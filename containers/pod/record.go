@@ -29,6 +29,12 @@ type record struct {
 	HostNetwork bool        `json:"hostNetwork,omitempty"`
 	Restarts    int         `json:"restarts,omitempty"`
 	Apps        []appRecord `json:"apps"`
+	// Isolators says what became of each isolator.
+	Isolators []IsolatorStatus `json:"isolators,omitempty"`
+	// CPURequest (millicores) and MemoryRequest (bytes) are what the pod
+	// holds of the machine while it runs.
+	CPURequest    int64 `json:"cpuRequest,omitempty"`
+	MemoryRequest int64 `json:"memoryRequest,omitempty"`
 }
 
 type appRecord struct {

@@ -33,7 +33,7 @@ type podInit struct {
 // one unless hostNetwork, the UTS one unless hostUTS) and in the pod's
 // cgroup, which exist with its runtime directory, its stderr to
 // RUN/stage.log, and waits until it is prepared.
-func (m *Manager) spawnInit(ctx context.Context, uuid string, hostNetwork, hostUTS bool) (*podInit, error) {
+func (m *Manager) spawnInit(ctx context.Context, uuid string, hostNetwork, hostUTS, hostIPC bool) (*podInit, error) {
 	run, cg := m.runDir(uuid), m.cg.Group(uuid)
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -56,7 +56,10 @@ func (m *Manager) spawnInit(ctx context.Context, uuid string, hostNetwork, hostU
 		return fail(err)
 	}
 	defer logf.Close()
-	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC)
+	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID)
+	if !hostIPC {
+		flags |= unix.CLONE_NEWIPC
+	}
 	if !hostUTS {
 		flags |= unix.CLONE_NEWUTS
 	}
@@ -216,7 +219,7 @@ func (m *Manager) newSpare() (*podInit, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	in, err := m.spawnInit(ctx, uuid, false, false)
+	in, err := m.spawnInit(ctx, uuid, false, false, false)
 	if err != nil {
 		_ = m.cg.Group(uuid).Remove(ctx) // empty: its init is gone
 		os.RemoveAll(run)

@@ -121,9 +121,25 @@ func (in *initProc) mountRoot(a *app) error {
 			return err
 		}
 	}
-	// /dev, /proc and /sys are the pod's, made once (see systemTrees).
-	for _, d := range []string{"/dev", "/proc", "/sys"} {
-		if err := bindSystemTree(rootfd, in.cfg.RunDir+"/system"+d, d); err != nil {
+	// /dev, /proc and /sys are the pod's, made once (see systemTrees);
+	// a privileged app has the host's devices, and its own /proc and
+	// /sys with nothing hidden or read-only.
+	if a.cfg.Privileged {
+		if err := privilegedTrees(rootfd); err != nil {
+			return err
+		}
+	} else {
+		for _, d := range []string{"/dev", "/proc", "/sys"} {
+			if err := bindSystemTree(rootfd, in.cfg.RunDir+"/system"+d, d); err != nil {
+				return err
+			}
+		}
+	}
+	if err := mountCgroups(rootfd, a.cfg.Cgroup.Mounts); err != nil {
+		return err
+	}
+	if a.cfg.APISocket != "" {
+		if err := bindInRoot(rootfd, a.cfg.APISocket, APISocketTarget, false, false); err != nil {
 			return err
 		}
 	}
@@ -259,7 +275,9 @@ func devNull() (*os.File, error) {
 }
 
 // runHandler runs an event handler in the app's root (the calling
-// thread's) as root, to completion.
+// thread's) as root, to completion, confined as the app is (its
+// capabilities, seccomp filters, no_new_privs, oom_score_adj and
+// control groups).
 func (in *initProc) runHandler(a *app, event string, argv []string) error {
 	if len(argv) == 0 {
 		return fmt.Errorf("%s handler of app %s: no exec", event, a.cfg.Name)
@@ -282,6 +300,7 @@ func (in *initProc) runHandler(a *app, event string, argv []string) error {
 		path: exe, argv: argv, env: a.cfg.Env, dir: a.dirOrRoot(),
 		cred:  &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}},
 		files: []uintptr{null.Fd(), a.out.Fd(), a.out.Fd()},
+		iso:   &a.cfg.Isolation, cgroup: &a.cfg.Cgroup,
 	})
 	if err != nil {
 		return fmt.Errorf("%s handler of app %s: %w", event, a.cfg.Name, err)
@@ -316,6 +335,7 @@ func (in *initProc) spawnApp(a *app) error {
 	pid, ch, err := in.reaper.spawn(procSpec{
 		path: a.path, argv: a.cfg.Exec, env: a.cfg.Env, dir: a.dir, cred: a.cred,
 		files: []uintptr{null.Fd(), a.out.Fd(), a.out.Fd()},
+		iso:   &a.cfg.Isolation, cgroup: &a.cfg.Cgroup,
 	})
 	if err != nil {
 		return fmt.Errorf("app %s: %w", a.cfg.Name, err)
@@ -333,9 +353,10 @@ func (in *initProc) wait(a *app) ExitStatus {
 	a.mu.Lock()
 	a.exited = true
 	a.mu.Unlock()
+	oom := st.Signal == unix.SIGKILL.String() && oomKills(a.cfg.Cgroup.OOMEvents) > 0
 	in.update(func(s *Status) {
 		as := s.app(a.cfg.Name)
-		as.State, as.Exit, as.ExitedAt = AppExited, &st, time.Now().UTC()
+		as.State, as.Exit, as.ExitedAt, as.OOMKilled = AppExited, &st, time.Now().UTC(), oom
 	})
 	in.postStop(a)
 	return st

@@ -111,7 +111,7 @@ func (in *initProc) enter(c *net.UnixConn, req *EnterRequest, files []*os.File) 
 		if err != nil {
 			return err
 		}
-		pid, exit, err = in.reaper.spawn(procSpec{path: exe, argv: req.Args, env: env, dir: a.dir, cred: a.cred, files: fds, tty: req.TTY})
+		pid, exit, err = in.reaper.spawn(procSpec{path: exe, argv: req.Args, env: env, dir: a.dir, cred: a.cred, files: fds, tty: req.TTY, iso: &a.cfg.Isolation, cgroup: &a.cfg.Cgroup})
 		return err
 	})
 	// Only the command holds its terminal or pipes now, so that the

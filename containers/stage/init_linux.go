@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -49,6 +50,10 @@ func Main() int {
 	// purpose (THREATS.md 23): every descriptor from 3 up is close-on-exec.
 	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		fmt.Fprintf(os.Stderr, "stage-init: close_range: %v\n", err)
+		return 1
+	}
+	if err := openHostRoot(); err != nil {
+		fmt.Fprintf(os.Stderr, "stage-init: open /: %v\n", err)
 		return 1
 	}
 	if len(os.Args) > 3 && os.Args[2] == resumeArg {
@@ -171,6 +176,14 @@ func (in *initProc) setup() error {
 	if in.cfg.Hostname != "" {
 		if err := unix.Sethostname([]byte(in.cfg.Hostname)); err != nil {
 			return fmt.Errorf("sethostname: %w", err)
+		}
+	}
+	for k, v := range in.cfg.Sysctls {
+		// The init's /proc is the host's procfs, but /proc/sys/net and
+		// the IPC sysctls show the namespaces of the writer: the pod's.
+		file := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		if err := os.WriteFile(file, []byte(v), 0); err != nil {
+			return fmt.Errorf("sysctl %s: %w", k, err)
 		}
 	}
 	ctl, err := listenControl(in.cfg.RunDir)

@@ -374,3 +374,62 @@ func setupProcSys(rootfd int) error {
 	}
 	return nil
 }
+
+// privilegedTrees mounts a privileged app's /dev (the host's, with
+// every mount under it), /proc (the pod's, nothing masked) and /sys
+// (writable).
+func privilegedTrees(rootfd int) error {
+	if err := bindSystemTree(rootfd, "/dev", "/dev"); err != nil {
+		return err
+	}
+	if err := mountIn(rootfd, "proc", "/proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return err
+	}
+	return mountIn(rootfd, "sysfs", "/sys", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+}
+
+// mountCgroups shows the app's control groups read-only: one group on
+// /sys/fs/cgroup, or several (v1 hierarchies) each on its directory of
+// a read-only tmpfs there.
+func mountCgroups(rootfd int, mounts []Mount) error {
+	switch {
+	case len(mounts) == 0:
+		return nil
+	case len(mounts) > 1 || mounts[0].Target != "/sys/fs/cgroup":
+		tfd, err := mkTarget(rootfd, "/sys/fs/cgroup", false)
+		if err != nil {
+			return err
+		}
+		err = unix.Mount("cgroup", fdPath(tfd), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755,size=64k")
+		unix.Close(tfd)
+		if err != nil {
+			return &os.PathError{Op: "mount tmpfs on", Path: "/sys/fs/cgroup", Err: err}
+		}
+		for _, m := range mounts {
+			if err := bindInRoot(rootfd, m.Source, m.Target, false, true); err != nil {
+				return err
+			}
+		}
+		return setReadOnly(rootfd, "/sys/fs/cgroup", false)
+	}
+	return bindInRoot(rootfd, mounts[0].Source, mounts[0].Target, false, true)
+}
+
+// oomKills reads the oom_kill counter of a cgroup's memory.events (v2)
+// or memory.oom_control (v1); 0 when there is none.
+func oomKills(file string) int {
+	if file == "" {
+		return 0
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "oom_kill "); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
+}

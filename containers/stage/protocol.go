@@ -41,6 +41,9 @@ type Config struct {
 	StopGrace time.Duration `json:"stopGrace"`
 	// LogMaxBytes bounds each app's log (current and previous file).
 	LogMaxBytes int64 `json:"logMaxBytes"`
+	// Sysctls are written before the apps start ("net.ipv4.ip_forward":
+	// /proc/sys/net/ipv4/ip_forward), in the pod's own namespaces.
+	Sysctls map[string]string `json:"sysctls,omitempty"`
 }
 
 // AppConfig is one app of the pod.
@@ -60,7 +63,20 @@ type AppConfig struct {
 	PreStart          [][]string `json:"preStart,omitempty"`
 	PostStop          [][]string `json:"postStop,omitempty"`
 	Mounts            []Mount    `json:"mounts,omitempty"`
+	// Isolation applies to the app, its handlers and entered commands.
+	Isolation Isolation `json:"isolation"`
+	Cgroup    AppCgroup `json:"cgroup,omitzero"`
+	// Privileged gives the app the host's /dev, a /proc without masked
+	// or read-only paths and a writable /sys (host/privileged).
+	Privileged bool `json:"privileged,omitempty"`
+	// APISocket is the daemon's API socket, bound at APISocketTarget in
+	// the app (host/api-access).
+	APISocket string `json:"apiSocket,omitempty"`
 }
+
+// APISocketTarget is where host/api-access puts the API socket in an
+// app: the kurma command's default socket.
+const APISocketTarget = "/run/kurma/kurma.sock"
 
 // Mount is a bind mount of a host directory or file into an app.
 type Mount struct {
@@ -177,7 +193,10 @@ type AppStatus struct {
 	StartedAt time.Time   `json:"startedAt,omitzero"`
 	ExitedAt  time.Time   `json:"exitedAt,omitzero"`
 	Exit      *ExitStatus `json:"exit,omitempty"`
-	Error     string      `json:"error,omitempty"`
+	// OOMKilled says the kernel's OOM killer killed the app (its memory
+	// limit, or the pod's, was reached).
+	OOMKilled bool   `json:"oomKilled,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // Ended reports whether the phase is final.

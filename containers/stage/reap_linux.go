@@ -66,6 +66,10 @@ type procSpec struct {
 	cred  *syscall.Credential
 	files []uintptr // become fds 0, 1, 2, ...
 	tty   bool      // fd 0 is a terminal to make the controlling one
+	// iso confines the process (nil: every capability, nothing else);
+	// cgroup places it in the app's groups (nil: the init's).
+	iso    *Isolation
+	cgroup *AppCgroup
 }
 
 // spawn starts p from the calling thread (so in its mount namespace and
@@ -74,13 +78,7 @@ type procSpec struct {
 func (r *reaper) spawn(p procSpec) (int, <-chan ExitStatus, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	attr := &syscall.ProcAttr{
-		Dir:   p.dir,
-		Env:   p.env,
-		Files: p.files,
-		Sys:   &syscall.SysProcAttr{Credential: p.cred, Setsid: true, Setctty: p.tty},
-	}
-	pid, err := syscall.ForkExec(p.path, p.argv, attr)
+	pid, err := forkExec(p)
 	if err != nil {
 		return 0, nil, &os.PathError{Op: "exec", Path: p.path, Err: err}
 	}

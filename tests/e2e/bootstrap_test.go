@@ -112,6 +112,17 @@ bootstrap:
 	} else if n, _ := strconv.Atoi(m[1]); n < 2 {
 		t.Errorf("flaky was restarted %d times, want 2 or more:\n%s", n, out)
 	}
+	// The console container is privileged (the host's devices) and has
+	// the API's socket, through the isolators, enforced.
+	out, code = ssh(good, "kurma --json show console; test -c /dev/ttyS0 && echo host devices")
+	for _, iso := range []string{"host/privileged", "host/api-access"} {
+		if !regexp.MustCompile(`"name":\s*"` + iso + `",(\s*"app":\s*"\S*",)?\s*"status":\s*"enforced"`).MatchString(out) {
+			t.Errorf("the console's isolator %s is not enforced: exit %d\n%s", iso, code, out)
+		}
+	}
+	if !strings.Contains(out, "host devices") {
+		t.Errorf("the console has no /dev/ttyS0:\n%s", out)
+	}
 	out, code = ssh(bad, "kurma list")
 	if code != 255 || !strings.Contains(out, "Permission denied (publickey)") {
 		t.Errorf("a key that is not authorized: exit %d\n%s", code, out)

@@ -118,6 +118,23 @@ func TestRuntimeOverRemoteAPI(t *testing.T) {
 	if out := must("list"); strings.Contains(out, "web") {
 		t.Errorf("web is listed after rm:\n%s", out)
 	}
+	// Resource isolators on the OS's pure cgroup v2 (the build machine's
+	// cgroups are a hybrid): a memory hog is killed by the OOM killer and
+	// its status says so; a pod limited to 10 processes cannot start 30.
+	hog, code := cli("admin", "run", "--wait", "--isolator", `resource/memory={"limit":"32Mi"}`, "kurma/busybox", "--",
+		"/bin/sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' x); echo survived")
+	if code != 137 || strings.Contains(hog, "survived") {
+		t.Errorf("the memory hog under 32 MiB: exit %d, want 137 (SIGKILL)\n%s", code, hog)
+	}
+	out, _ = cli("admin", "--json", "list")
+	if !regexp.MustCompile(`"oom_killed":\s*true`).MatchString(out) {
+		t.Errorf("no pod says an app was OOM killed:\n%s", out)
+	}
+	out, _ = cli("admin", "run", "--wait", "--isolator", "os/linux/pids-limit=10", "kurma/busybox", "--",
+		"/bin/sh", "-c", "i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done; echo all started")
+	if strings.Contains(out, "all started") || !strings.Contains(out, "fork") {
+		t.Errorf("30 processes under a limit of 10:\n%s", out)
+	}
 	info := must("info")
 	for _, want := range []string{`\(Kurma OS\)`, `Images:\s+1\n`, `runtime\s+\d+ ms`, `\d+ ms from kernel start to ready`} {
 		if !regexp.MustCompile(want).MatchString(info) {
