@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 
 	"github.com/appc/spec/schema"
@@ -87,7 +88,7 @@ func podManifest(c *config.Container, img *Image, files []hostFile) (*schema.Pod
 		return nil, fmt.Errorf("image %s has no app: give the command to run in args", img.Name)
 	}
 	env := append(types.Environment{}, app.Environment...)
-	for _, k := range sortedKeys(c.Env) {
+	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
 		env.Set(k, c.Env[k])
 	}
 	app.Environment = env
@@ -139,7 +140,7 @@ func podManifest(c *config.Container, img *Image, files []hostFile) (*schema.Pod
 		ra.Mounts = append(ra.Mounts, schema.Mount{Volume: mp.Name, Path: mp.Path})
 	}
 	pm.Apps = schema.AppList{ra}
-	for _, name := range sortedKeys(c.Isolators) {
+	for _, name := range slices.Sorted(maps.Keys(c.Isolators)) {
 		data, err := json.Marshal(map[string]any{"name": name, "value": c.Isolators[name]})
 		if err != nil {
 			return nil, fmt.Errorf("isolator %s: %w", name, err)
@@ -151,13 +152,4 @@ func podManifest(c *config.Container, img *Image, files []hostFile) (*schema.Pod
 		pm.Isolators = append(pm.Isolators, iso)
 	}
 	return pm, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

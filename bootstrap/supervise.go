@@ -3,6 +3,8 @@ package bootstrap
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	kurmav1 "github.com/kurmaos/kurma/api/kurma/v1"
@@ -53,7 +55,7 @@ func (b *Bootstrap) Services() []ServiceState {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []ServiceState
-	for _, name := range sortedKeys(b.services) {
+	for _, name := range slices.Sorted(maps.Keys(b.services)) {
 		out = append(out, *b.services[name])
 	}
 	return out

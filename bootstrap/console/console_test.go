@@ -1,7 +1,6 @@
 package console
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -82,6 +81,22 @@ func dial(addr string, key ssh.Signer, host *ssh.PublicKey) (*ssh.Client, error)
 	})
 }
 
+// newSession logs in with key and opens a session, closed when the test
+// ends.
+func newSession(t *testing.T, addr string, key ssh.Signer, hostKey *ssh.PublicKey) *ssh.Session {
+	t.Helper()
+	c, err := dial(addr, key, hostKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // TestSSH: an authorized key runs a command and gets its output and exit
 // status; another key, and a password, are refused; the host key stays
 // across restarts.
@@ -90,18 +105,10 @@ func TestSSH(t *testing.T) {
 	good, bad := newKey(t), newKey(t)
 	srv, addr := startSSH(t, state, good)
 	var hostKey ssh.PublicKey
-	c, err := dial(addr, good, &hostKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSession(t, addr, good, &hostKey)
 	var out, errOut bytes.Buffer
 	s.Stdout, s.Stderr = &out, &errOut
-	err = s.Run("echo hello from $USER; echo oops >&2; exit 3")
+	err := s.Run("echo hello from $USER; echo oops >&2; exit 3")
 	var ee *ssh.ExitError
 	if !errors.As(err, &ee) || ee.ExitStatus() != 3 {
 		t.Errorf("exit: %v, want status 3", err)
@@ -134,15 +141,7 @@ func TestSSH(t *testing.T) {
 func TestSSHTerminal(t *testing.T) {
 	key := newKey(t)
 	_, addr := startSSH(t, t.TempDir(), key)
-	c, err := dial(addr, key, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSession(t, addr, key, nil)
 	if err := s.RequestPty("xterm-256color", 40, 100, ssh.TerminalModes{}); err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +152,7 @@ func TestSSHTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	io.WriteString(stdin, "echo term=$TERM size=$(stty size) tty=$(tty); exit 7\n")
-	err = s.Wait()
+	err := s.Wait()
 	var ee *ssh.ExitError
 	if !errors.As(err, &ee) || ee.ExitStatus() != 7 {
 		t.Errorf("exit: %v, want status 7", err)
@@ -180,18 +179,22 @@ func TestLogin(t *testing.T) {
 		defer close(done)
 		l.serve(ctx)
 	}()
-	r := bufio.NewReader(ptmx)
+	// What the terminal shows, read as it comes: a pseudo-terminal's
+	// master takes no read deadline.
+	var shown syncBuffer
+	go func() { _, _ = io.Copy(&shown, ptmx) }() // until the master is closed
+	seen := 0
 	expect := func(want string) {
 		t.Helper()
-		var seen []byte
-		deadline := time.Now().Add(10 * time.Second)
-		for !bytes.Contains(seen, []byte(want)) {
-			ptmx.SetReadDeadline(deadline)
-			b, err := r.ReadByte()
-			if err != nil {
-				t.Fatalf("waiting for %q: %v; the terminal showed %q", want, err, seen)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			all := shown.String()
+			if i := strings.Index(all[seen:], want); i >= 0 {
+				seen += i + len(want)
+				return
 			}
-			seen = append(seen, b)
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting for %q; the terminal showed %q", want, all[seen:])
+			}
 		}
 	}
 	expect("Password: ")

@@ -80,10 +80,7 @@ func (l *login) once(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, l.shell, "-l")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, f
 	cmd.Env = append(os.Environ(), "USER=root", "LOGNAME=root", "HOME=/root", "SHELL="+l.shell, "TERM="+termOf(l.tty))
-	cmd.Dir = "/"
-	if fi, err := os.Stat("/root"); err == nil && fi.IsDir() {
-		cmd.Dir = "/root"
-	}
+	cmd.Dir = homeDir()
 	// Its own session, with the terminal as its controlling terminal:
 	// ctrl-c reaches it, and its end hangs up what it left.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}

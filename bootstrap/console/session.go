@@ -11,6 +11,7 @@ import (
 
 	"github.com/creack/pty"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
 )
 
 // session is one SSH session: a shell or a command, with a terminal when
@@ -106,10 +107,7 @@ func (s *session) start(args []string) bool {
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(append(os.Environ(), "SHELL="+s.shell), s.env...)
-	cmd.Dir = "/"
-	if home, err := os.Stat("/root"); err == nil && home.IsDir() {
-		cmd.Dir = "/root"
-	}
+	cmd.Dir = homeDir()
 	var wait func() int
 	if s.size != nil {
 		cmd.Env = append(cmd.Env, "TERM="+s.term)
@@ -149,6 +147,15 @@ func (s *session) start(args []string) bool {
 		s.ch.Close()
 	}()
 	return true
+}
+
+// homeDir is where a shell starts: root's home, or / when there is none
+// (or it is not ours to enter, in a test).
+func homeDir() string {
+	if unix.Access("/root", unix.X_OK) == nil {
+		return "/root"
+	}
+	return "/"
 }
 
 // exitCode is a command's exit status as a shell gives it: 128+N when
