@@ -3,9 +3,9 @@ package bootstrap
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path"
-	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
