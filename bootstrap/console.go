@@ -19,6 +19,8 @@ const (
 	ConsoleName = "console"
 	// ConsoleImage is its image.
 	ConsoleImage = "kurma/console"
+	// HostKurma is the kurma command of the OS, bound into the console.
+	HostKurma = "/bin/kurma"
 	// ConsoleState is the host directory that keeps its SSH host key
 	// across restarts (and across boots when volumes are on a disk).
 	ConsoleState = "/var/lib/kurma/volumes/console"
@@ -65,6 +67,10 @@ func consoleContainer(cfg *config.Config) config.Container {
 		Volumes: []config.Volume{
 			{Name: "state", Kind: "host", Source: ConsoleState, Path: consoleStateDir},
 			{Name: "host", Kind: "host", Source: "/", Path: "/host"},
+			// The host's kurma command: the same version as the API
+			// it talks to, and the image does not carry a second copy
+			// (14 MB that every boot would import).
+			{Name: "kurma", Kind: "host", Source: HostKurma, Path: "/bin/kurma", ReadOnly: true},
 		},
 	}
 }

@@ -2,7 +2,9 @@ package bootstrap
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path"
@@ -112,8 +114,12 @@ func podManifest(c *config.Container, img *Image, files []hostFile) (*schema.Pod
 		switch v.Kind {
 		case "host":
 			vol.Source = v.Source
-			if err := os.MkdirAll(v.Source, 0o755); err != nil {
-				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+			// A missing source is made as a directory; an existing one,
+			// a file too (the console's /bin/kurma), is used as it is.
+			if _, err := os.Lstat(v.Source); errors.Is(err, fs.ErrNotExist) {
+				if err := os.MkdirAll(v.Source, 0o755); err != nil {
+					return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+				}
 			}
 		default:
 			vol.Kind = "empty"

@@ -260,7 +260,7 @@ func TestShippedImagesAreReproducible(t *testing.T) {
 	}
 }
 
-// TestConsoleImage: the console image has its programs, busybox's
+// TestConsoleImage: the console image has its program, busybox's
 // applets and a root home only root reads.
 func TestConsoleImage(t *testing.T) {
 	needApt(t, "busybox-static")
@@ -272,10 +272,14 @@ func TestConsoleImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	tree := assemble(t, r)
-	for _, p := range []string{"bin/kurma", "bin/kurma-console", "bin/busybox"} {
+	for _, p := range []string{"bin/kurma-console", "bin/busybox"} {
 		if fi, err := os.Stat(filepath.Join(tree, p)); err != nil || fi.Mode()&0o111 == 0 {
 			t.Errorf("%s: %v %v", p, fi, err)
 		}
+	}
+	// The host's kurma command is bound in; the image has no copy.
+	if _, err := os.Stat(filepath.Join(tree, "bin/kurma")); err == nil {
+		t.Error("the console image carries its own kurma command")
 	}
 	if link, _ := os.Readlink(filepath.Join(tree, "bin/sh")); link != "busybox" {
 		t.Errorf("/bin/sh -> %q", link)
