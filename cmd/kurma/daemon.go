@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -112,12 +113,13 @@ func (c *cli) runDaemon(ctx context.Context, f daemonFlags) error {
 	}
 	defer store.Close()
 	for _, dir := range cfg.Images.OfflineDirs {
+		start := time.Now()
 		imgs, err := store.ImportDir(ctx, dir)
 		if err != nil {
 			logger.Printf("images: offline directory %s: %v", dir, err)
 		}
 		if len(imgs) > 0 {
-			logger.Printf("images: %d imported from %s", len(imgs), dir)
+			logger.Printf("images: %d imported from %s in %d ms", len(imgs), dir, time.Since(start).Milliseconds())
 		}
 	}
 	if f.spares <= 0 {
