@@ -9,24 +9,28 @@ import (
 )
 
 // The console service (services.console): a privileged container of the
-// kurma/console image that the initrd ships, running kurma-console: a
-// login on the machine's consoles with the configured password, and an
-// SSH server for the configured keys, each giving a shell in the
-// container, with the host's devices, its root at /host, and the kurma
-// command on the API.
+// kurma/busybox image that the initrd ships, running `kurma console` (the
+// host's kurma command, bound in): a login on the machine's consoles with
+// the configured password, and an SSH server for the configured keys,
+// each giving a shell in the container, with busybox's tools, the host's
+// devices, its root at /host, and the kurma command on the API.
 const (
 	// ConsoleName is the console service's container (and pod) name.
 	ConsoleName = "console"
 	// ConsoleImage is its image.
-	ConsoleImage = "kurma/console"
-	// HostKurma is the kurma command of the OS, bound into the console.
+	ConsoleImage = "kurma/busybox"
+	// HostKurma is the kurma command in the console (and on the OS).
 	HostKurma = "/bin/kurma"
+	// HostKurmaFile is the file bound there: the OS's /bin/kurma is a
+	// link to /init, the one kurma binary, and a host volume's source
+	// may not be a symlink.
+	HostKurmaFile = "/init"
 	// ConsoleState is the host directory that keeps its SSH host key
 	// across restarts (and across boots when volumes are on a disk).
 	ConsoleState = "/var/lib/kurma/volumes/console"
 )
 
-// Where kurma-console finds its configuration in the container.
+// Where `kurma console` finds its configuration in the container.
 const (
 	consoleKeys     = "/etc/kurma-console/authorized_keys"
 	consolePassword = "/etc/kurma-console/password"
@@ -45,7 +49,7 @@ func consoleContainer(cfg *config.Config) config.Container {
 		Image:   ConsoleImage,
 		Kind:    config.KindService,
 		Restart: config.Restart{Policy: config.RestartAlways, Backoff: time.Second, MaxBackoff: 30 * time.Second},
-		Args: []string{"/bin/kurma-console",
+		Args: []string{HostKurma, "console",
 			"--ssh-port", strconv.Itoa(cc.SSHPort),
 			"--authorized-keys", consoleKeys,
 			"--password-file", consolePassword,
@@ -53,6 +57,8 @@ func consoleContainer(cfg *config.Config) config.Container {
 		Files: []config.File{
 			{Path: consoleKeys, Content: keys, Mode: "0600"},
 			{Path: consolePassword, Content: cc.Password + "\n", Mode: "0600"},
+			{Path: "/etc/profile", Content: consoleProfile, Mode: "0644"},
+			{Path: "/etc/motd", Content: consoleMotd, Mode: "0644"},
 		},
 		Isolators: map[string]any{
 			// Every capability and the host's devices (the consoles'
@@ -70,7 +76,20 @@ func consoleContainer(cfg *config.Config) config.Container {
 			// The host's kurma command: the same version as the API
 			// it talks to, and the image does not carry a second copy
 			// (14 MB that every boot would import).
-			{Name: "kurma", Kind: "host", Source: HostKurma, Path: "/bin/kurma", ReadOnly: true},
+			{Name: "kurma", Kind: "host", Source: HostKurmaFile, Path: HostKurma, ReadOnly: true},
 		},
 	}
 }
+
+// The console's shell: busybox's tools and the kurma command.
+const (
+	consoleProfile = `export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+PS1='\u@\h:\w\$ '
+case $- in *i*) cat /etc/motd ;; esac
+`
+	consoleMotd = `
+Kurma console: busybox's tools and the kurma command (kurma list,
+kurma logs POD, kurma help). The host's root is at /host.
+
+`
+)

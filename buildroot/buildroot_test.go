@@ -259,36 +259,3 @@ func TestShippedImagesAreReproducible(t *testing.T) {
 		})
 	}
 }
-
-// TestConsoleImage: the console image has its program, busybox's
-// applets and a root home only root reads.
-func TestConsoleImage(t *testing.T) {
-	needApt(t, "busybox-static")
-	if testing.Short() {
-		t.Skip("builds the image's Go programs: not in -short")
-	}
-	r, err := LoadRecipe("console")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree := assemble(t, r)
-	for _, p := range []string{"bin/kurma-console", "bin/busybox"} {
-		if fi, err := os.Stat(filepath.Join(tree, p)); err != nil || fi.Mode()&0o111 == 0 {
-			t.Errorf("%s: %v %v", p, fi, err)
-		}
-	}
-	// The host's kurma command is bound in; the image has no copy.
-	if _, err := os.Stat(filepath.Join(tree, "bin/kurma")); err == nil {
-		t.Error("the console image carries its own kurma command")
-	}
-	if link, _ := os.Readlink(filepath.Join(tree, "bin/sh")); link != "busybox" {
-		t.Errorf("/bin/sh -> %q", link)
-	}
-	if fi, err := os.Stat(filepath.Join(tree, "root")); err != nil || fi.Mode().Perm() != 0o700 {
-		t.Errorf("/root: %v %v", fi, err)
-	}
-	out, err := exec.Command(filepath.Join(tree, "bin/kurma-console"), "-h").CombinedOutput()
-	if !strings.Contains(string(out), "-authorized-keys") {
-		t.Errorf("kurma-console -h: %v\n%s", err, out)
-	}
-}

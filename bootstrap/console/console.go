@@ -1,4 +1,4 @@
-// Package console is the console service's program, kurma-console: a
+// Package console is the console service's program, `kurma console`: a
 // login with the configured password on each of the machine's consoles
 // (the serial line, the screen), and an SSH server that takes the
 // configured public keys. Both give a shell in the console container,

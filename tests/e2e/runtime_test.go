@@ -49,7 +49,7 @@ func TestRuntimeOverRemoteAPI(t *testing.T) {
 			"kurma.api.remote.tls.ca=/etc/kurma/certs/ca.pem",
 		},
 	})
-	vm.Expect(t, `kurma: runtime: images: 2 imported from /usr/share/kurma/images`, bootTimeout)
+	vm.Expect(t, `kurma: runtime: images: 1 imported from /usr/share/kurma/images`, bootTimeout)
 	vm.Expect(t, `kurma:   runtime +\d+ ms\r?\n`, time.Minute)
 	vm.Expect(t, `kurma: ready`, time.Minute)
 	// The daemon's own line is relayed by PID 1 as it comes: around ready.
@@ -136,7 +136,7 @@ func TestRuntimeOverRemoteAPI(t *testing.T) {
 		t.Errorf("30 processes under a limit of 10:\n%s", out)
 	}
 	info := must("info")
-	for _, want := range []string{`\(Kurma OS\)`, `Images:\s+2\n`, `runtime\s+\d+ ms`, `\d+ ms from kernel start to ready`} {
+	for _, want := range []string{`\(Kurma OS\)`, `Images:\s+1\n`, `runtime\s+\d+ ms`, `\d+ ms from kernel start to ready`} {
 		if !regexp.MustCompile(want).MatchString(info) {
 			t.Errorf("info lacks %q:\n%s", want, info)
 		}
