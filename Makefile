@@ -64,25 +64,29 @@ build/buildroot/%/.done: buildroot/recipes/%.yaml $(SETUP) build/bin/kurma-build
 	build/bin/kurma-build buildroot -recipe $* -o build/buildroot/$*
 	@touch $@
 
-# Images the initrd ships (imported at boot from /usr/share/kurma/images).
+# Images the initrd ships (imported at boot from /usr/share/kurma/images):
+# kurma/busybox, and kurma/console, the console service (docs/bootstrap.md).
 IMAGES := busybox
 
 build/buildroot/%.aci: buildroot/recipes/%.yaml $(SETUP) build/bin/kurma-build
 	build/bin/kurma-build buildroot -recipe $* -o build/buildroot/$*-image -aci $@ -version $(VERSION)
 
-# The binaries of the image: PID 1, the runtime and CLI, the pods' init.
-BINARIES := kurma-init kurma kurma-stage
+# The binaries of the image: kurma (PID 1 as /init, the runtime and
+# CLI as /bin/kurma, one program) and the pods' small init.
+BINARIES := kurma kurma-stage
 
 image: $(SETUP) $(BINARIES:%=build/bin/%) build/bin/kurma-build $(TREES:%=%/.done) $(IMAGES:%=build/buildroot/%.aci)
 	@mkdir -p $(OUT)
 	cp $(KDIR)/vmlinuz $(OUT)/vmlinuz
 	ln -f $(KDIR)/vmlinux $(OUT)/vmlinux 2>/dev/null || cp $(KDIR)/vmlinux $(OUT)/vmlinux
-	build/bin/kurma-build initrd -o $(OUT)/initrd.img -init build/bin/kurma-init \
+	build/bin/kurma-build initrd -o $(OUT)/initrd.img -init build/bin/kurma \
 		-kernel-dir $(KDIR) -release $(KERNEL_RELEASE) -profile $(PROFILE) \
 		-version $(VERSION) $(TREES:%=-tree %) -config initrd/base-config.yaml \
-		-file /bin/kurma=build/bin/kurma -file /bin/kurma-stage=build/bin/kurma-stage \
+		-symlink /bin/kurma=/init -file /bin/kurma-stage=build/bin/kurma-stage \
 		$(foreach i,$(IMAGES),-file /usr/share/kurma/images/$(i).aci=build/buildroot/$(i).aci)
 	echo "console=tty0 console=ttyS0,115200n8 loglevel=4" > $(OUT)/cmdline
+	@for f in $(IMAGES:%=build/buildroot/%.aci) $(OUT)/initrd.img; do \
+		printf 'size: %-32s %6.1f MiB\n' "$$f" "$$(stat -c %s "$$f" | awk '{print $$1/1048576}')"; done
 
 iso: image
 	$(MEDIA) iso $(MEDIAARGS) -o $(OUT)/kurma.iso

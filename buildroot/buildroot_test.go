@@ -111,6 +111,26 @@ func TestMissingLibraryNamesThePackage(t *testing.T) {
 	}
 }
 
+// pack assembles the recipe's tree in a new place and packs it as an
+// ACI of version 1.0.
+func pack(t *testing.T, r *Recipe) []byte {
+	t.Helper()
+	tree := assemble(t, r)
+	pkgs, err := FetchPackages(context.Background(), cacheDir(t), r.Packages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Manifest(r.Image, "1.0", pkgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := PackACI(tree, m, &b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
 // TestImageIsReproducible packs a busybox image twice, from trees
 // assembled at different times in different places, and compares the
 // bytes; the image must also import as a valid ACI.
@@ -131,22 +151,9 @@ image:
 	if err != nil {
 		t.Fatal(err)
 	}
-	pack := func() []byte {
-		tree := assemble(t, r)
-		pkgs, _ := FetchPackages(context.Background(), cacheDir(t), r.Packages)
-		m, err := Manifest(r.Image, "1.0", pkgs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var b bytes.Buffer
-		if err := PackACI(tree, m, &b); err != nil {
-			t.Fatal(err)
-		}
-		return b.Bytes()
-	}
-	first := pack()
+	first := pack(t, r)
 	time.Sleep(1100 * time.Millisecond) // every file time differs now
-	if second := pack(); !bytes.Equal(first, second) {
+	if second := pack(t, r); !bytes.Equal(first, second) {
 		t.Fatal("two packs of the same recipe differ")
 	}
 	m, err := aci.ReadManifest(context.Background(), bytes.NewReader(first), aci.Limits{})
@@ -221,5 +228,34 @@ func TestBusyboxImage(t *testing.T) {
 	m, err := Manifest(r.Image, "1", nil)
 	if err != nil || m.Name != "kurma/busybox" {
 		t.Errorf("manifest: %v %v", m, err)
+	}
+}
+
+// TestShippedImagesAreReproducible assembles and packs each image the OS
+// ships (Debian packages and Go programs alike) twice, in different
+// places at different times: the bytes are the same.
+func TestShippedImagesAreReproducible(t *testing.T) {
+	needApt(t, "busybox-static")
+	if testing.Short() {
+		t.Skip("builds the images' Go programs: not in -short")
+	}
+	for _, name := range RecipeNames() {
+		r, err := LoadRecipe(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Image == nil {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			first := pack(t, r)
+			time.Sleep(1100 * time.Millisecond) // every file time differs now
+			if second := pack(t, r); !bytes.Equal(first, second) {
+				t.Fatalf("two builds of %s differ", name)
+			}
+			if _, err := aci.ReadManifest(context.Background(), bytes.NewReader(first), aci.Limits{}); err != nil {
+				t.Fatalf("the image is not a valid ACI: %v", err)
+			}
+		})
 	}
 }

@@ -11,8 +11,9 @@ type Bootstrap struct {
 
 // Container is a bootstrap container: a pod of one app.
 type Container struct {
-	// Name of the pod, unique among bootstrap containers.
-	Name string `yaml:"name" kurma:"required,check=name"`
+	// Name of the pod (and of its app), unique among bootstrap
+	// containers.
+	Name string `yaml:"name" kurma:"required,check=podname"`
 	// Enabled can turn off a container defined by an earlier layer. An
 	// entry is enabled unless it says otherwise.
 	Enabled bool `yaml:"enabled"`

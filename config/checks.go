@@ -34,6 +34,7 @@ var checks = map[string]check{
 	"label":       checkLabel,
 	"uuid":        checkUUID,
 	"name":        pattern(`^[a-z0-9][a-z0-9._-]{0,62}$`, "a name (lowercase letters, digits, '.', '_' and '-', at most 63)"),
+	"podname":     pattern(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`, "a pod name (lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit)"),
 	"module":      pattern(`^[A-Za-z0-9_-]{1,55}$`, "a module name (letters, digits, '_' and '-')"),
 	"envname":     pattern(`^[A-Za-z_][A-Za-z0-9_]*$`, "an environment variable name"),
 	"acname":      pattern(`^[a-z0-9]+([-._~/][a-z0-9]+)*$`, "an appc identifier (lowercase letters, digits and -._~/ between them)"),
@@ -187,12 +188,16 @@ func checkPassword(s string) (string, error) {
 	if s == "none" {
 		return s, nil
 	}
-	for _, p := range []string{"$y$", "$gy$", "$7$", "$2b$", "$2y$", "$6$", "$5$"} {
+	// The methods the console checks (bootstrap/console/crypt).
+	for _, p := range []string{"$6$", "$5$", "$2b$", "$2a$", "$2y$"} {
 		if strings.HasPrefix(s, p) && len(s) > len(p)+8 {
 			return s, nil
 		}
 	}
-	return "", fmt.Errorf("the value (not shown) is not a crypt(3) hash (\"$6$…\", \"$y$…\") or none; make one with mkpasswd")
+	if strings.HasPrefix(s, "$") {
+		return "", fmt.Errorf("the value (not shown) is a crypt(3) hash of a method the console does not check: use SHA-512 (\"$6$…\", mkpasswd -m sha-512), SHA-256 (\"$5$…\") or bcrypt (\"$2b$…\"), or none")
+	}
+	return "", fmt.Errorf("the value (not shown) is not a crypt(3) hash (\"$6$…\": mkpasswd -m sha-512) or none")
 }
 
 var sshKeyTypes = map[string]bool{

@@ -45,24 +45,27 @@ func TestExamples(t *testing.T) {
 	}
 }
 
-// TestDocsYAML validates every YAML block of docs/config.md.
+// TestDocsYAML validates every YAML block of docs/config.md and
+// docs/bootstrap.md.
 func TestDocsYAML(t *testing.T) {
-	doc, err := os.ReadFile("../docs/config.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(doc), -1)
-	if len(blocks) < 2 {
-		t.Fatalf("found %d YAML blocks", len(blocks))
-	}
-	for i, b := range blocks {
-		// Blocks inside a list item are indented.
-		text := regexp.MustCompile("(?m)^  ").ReplaceAllString(b[1], "")
-		if !strings.HasPrefix(b[1], "  ") {
-			text = b[1]
+	for _, name := range []string{"config.md", "bootstrap.md"} {
+		doc, err := os.ReadFile("../docs/" + name)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if errs := ValidateBytes("docs/config.md block "+strconv.Itoa(i+1), []byte(text)); len(errs) > 0 {
-			t.Errorf("block %d:\n%s\n%s", i+1, text, errStrings(errs))
+		blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(doc), -1)
+		if len(blocks) < 1 {
+			t.Fatalf("docs/%s: found no YAML block", name)
+		}
+		for i, b := range blocks {
+			// Blocks inside a list item are indented.
+			text := regexp.MustCompile("(?m)^  ").ReplaceAllString(b[1], "")
+			if !strings.HasPrefix(b[1], "  ") {
+				text = b[1]
+			}
+			if errs := ValidateBytes("docs/"+name+" block "+strconv.Itoa(i+1), []byte(text)); len(errs) > 0 {
+				t.Errorf("docs/%s block %d:\n%s\n%s", name, i+1, text, errStrings(errs))
+			}
 		}
 	}
 }

@@ -11,7 +11,8 @@ type Services struct {
 type Console struct {
 	// Enabled starts the console service.
 	Enabled bool `yaml:"enabled"`
-	// Password is a crypt(3) hash ("$6$…", "$y$…") for console login, or
+	// Password is a crypt(3) hash (SHA-512 "$6$…", SHA-256 "$5$…" or
+	// bcrypt "$2b$…", the methods the console checks) for console login, or
 	// "none": no password login.
 	Password string `yaml:"password" kurma:"check=password"`
 	// SSHAuthorizedKeys are OpenSSH public keys allowed to log in. Later

@@ -15,7 +15,13 @@ import (
 // plug, so no device falls between the two.
 
 // startDevices listens for device events for the life of the machine.
-func (m *Machine) startDevices(ix *kmod.Index, loader *kmod.Loader) {
+// It acts on them only once coldplugged is closed: a driver loaded while
+// cold plug's bus drivers still add devices would bind them out of order
+// (a virtio_blk loaded in the middle of virtio_pci's probing names the
+// disks vda, vdb… in a different order at each boot). The events of that
+// time wait in the socket's buffer; by then cold plug has loaded their
+// drivers, and they are skipped.
+func (m *Machine) startDevices(ix *kmod.Index, loader *kmod.Loader, coldplugged <-chan struct{}) {
 	l, err := uevent.Listen()
 	if err != nil {
 		m.log.Warnf("devices: no hot plug: %v", err)
@@ -27,6 +33,7 @@ func (m *Machine) startDevices(ix *kmod.Index, loader *kmod.Loader) {
 				m.log.Errorf("devices: stopped: %v", r) // PID 1 goes on without hot plug
 			}
 		}()
+		<-coldplugged
 		for {
 			e, err := l.Next()
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,9 +45,10 @@ type Machine struct {
 	gracePeriod time.Duration
 	// failPhase names a phase to fail on purpose (kurma.test.fail-phase).
 	failPhase string
-	modLoader *kmod.Loader // from the modules phase, for modprobe
-	isReady   atomic.Bool  // the boot reached ready
-	daemon    *daemon      // the container runtime, once started
+	modLoader *kmod.Loader   // from the modules phase, for modprobe
+	isReady   atomic.Bool    // the boot reached ready
+	daemon    *daemon        // the container runtime, once started
+	boots     *bootstrapping // the bootstrap's services, once started
 	test      testSwitches
 	net       *network.Stack // from the network phase
 
@@ -57,13 +59,26 @@ type Machine struct {
 	shutdownHooks []func()
 }
 
+// IsInit reports whether this process is to run Main: it is PID 1
+// started as /init (the kernel's argv[0] for the initramfs's init), or
+// the child PID 1 re-executes for its pivot_root check. The kurma binary
+// is the OS's init as well as its command and daemon; it is PID 1 of a
+// pod's PID namespace too when the runtime re-executes it as the pod's
+// init, which is not the OS's init (its argv[0] is not /init).
+func IsInit() bool {
+	if len(os.Args) > 1 && os.Args[1] == pivotCheckArg {
+		return true
+	}
+	return os.Getpid() == 1 && len(os.Args) > 0 && filepath.Base(os.Args[0]) == "init"
+}
+
 // Main is PID 1. It never returns: the kernel panics if init exits.
 func Main() {
 	if len(os.Args) > 1 && os.Args[1] == pivotCheckArg {
 		os.Exit(pivotCheck())
 	}
 	if os.Getpid() != 1 {
-		fmt.Fprintln(os.Stderr, "kurma-init: this is the init of the Kurma OS and runs only as PID 1; on a Linux host, run the runtime with `kurma daemon`")
+		fmt.Fprintln(os.Stderr, "kurma: the init of the Kurma OS runs only as PID 1; on a Linux host, run the runtime with `kurma daemon`")
 		os.Exit(2)
 	}
 	m := &Machine{
@@ -76,6 +91,9 @@ func Main() {
 	unix.Umask(0o022)
 	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	os.Setenv("HOME", "/")
+	// The first row of the timeline: from the kernel's start to PID 1's
+	// (the kernel's own boot, unpacking the initramfs, the Go runtime).
+	m.timeline = []Step{{Name: "kernel", Essential: true, Took: bootClock()}}
 	m.handleSignals()
 	m.boot(context.Background())
 	for {
@@ -98,6 +116,7 @@ func (m *Machine) phases() []Phase {
 		{Name: "datasources-net", Essential: false, Run: m.networkDatasources},
 		{Name: "time", Essential: false, Run: m.clock},
 		{Name: "runtime", Essential: true, Run: m.runtime},
+		{Name: "bootstrap", Essential: true, Run: m.bootstrap},
 	}
 }
 

@@ -47,8 +47,10 @@ func (m *Machine) modules(context.Context) error {
 		loader.Params[kmod.ModuleName(mod)] = joinParams(params)
 	}
 	m.modLoader = loader
+	coldplugged := make(chan struct{})
+	defer close(coldplugged)
 	if m.cfg.Services.Devices.Enabled {
-		m.startDevices(ix, loader)
+		m.startDevices(ix, loader, coldplugged)
 	}
 	// The load list and cold plug run side by side: a driver's probe
 	// often sleeps on its hardware.

@@ -19,7 +19,7 @@ import (
 
 // Spec says what goes into an initramfs.
 type Spec struct {
-	// Init is the kurma-init binary, installed as /init.
+	// Init is the binary installed as /init: kurma.
 	Init string
 	// KernelRelease names /lib/modules/RELEASE in the image.
 	KernelRelease string

@@ -18,7 +18,7 @@ func runInitrd(_ context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	var (
 		out      = fs.String("o", "initrd.img", "where to write the initramfs")
-		init     = fs.String("init", "", "the kurma-init binary (required)")
+		init     = fs.String("init", "", "the binary installed as /init (required): kurma")
 		kdir     = fs.String("kernel-dir", "", "the unpacked kernel: DIR/lib/modules/RELEASE (required)")
 		release  = fs.String("release", "", "the kernel release (required)")
 		profile  = fs.String("profile", "qemu", "module profile: "+strings.Join(kmod.ProfileNames(), ", "))
@@ -27,7 +27,9 @@ func runInitrd(_ context.Context, args []string, stdout, stderr io.Writer) error
 		compress = fs.String("compress", "none", "compression: none (fastest boot) or gzip")
 		trees    listFlag
 		files    listFlag
+		links    listFlag
 	)
+	fs.Var(&links, "symlink", "DEST=TARGET: a symlink DEST pointing to TARGET (repeatable)")
 	fs.Var(&trees, "tree", "a directory whose files are shipped at the same paths under / (repeatable)")
 	fs.Var(&files, "file", "DEST=SRC: ship the file SRC as DEST, mode kept (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -68,6 +70,13 @@ func runInitrd(_ context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("initrd: -file %s: %w", dest, err)
 		}
 		spec.Files[dest] = initrd.File{Source: src, Mode: fi.Mode().Perm()}
+	}
+	for _, l := range links {
+		dest, target, ok := strings.Cut(l, "=")
+		if !ok || !strings.HasPrefix(dest, "/") || target == "" {
+			return fmt.Errorf("initrd: -symlink %q: want /DEST=TARGET", l)
+		}
+		spec.Files[dest] = initrd.File{Symlink: target}
 	}
 	if *config != "" {
 		if spec.Config, err = os.ReadFile(*config); err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/kurmaos/kurma/api/kurma/v1/kurmav1connect"
+	"github.com/kurmaos/kurma/api/socket"
 )
 
 const defaultSocket = "unix:///run/kurma/kurma.sock"
@@ -56,18 +56,7 @@ func (c *cli) httpClient() (*http.Client, string, error) {
 		if !ok {
 			path = host
 		}
-		var protocols http.Protocols
-		protocols.SetUnencryptedHTTP2(true)
-		return &http.Client{Transport: &http.Transport{
-			Protocols: &protocols,
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				c, err := (&net.Dialer{}).DialContext(ctx, "unix", path)
-				if err != nil {
-					return nil, fmt.Errorf("no daemon on %s (is kurma daemon running, and may you use its socket?): %w", path, err)
-				}
-				return c, nil
-			},
-		}}, "http://kurma", nil
+		return socket.HTTPClient(path), socket.BaseURL, nil
 	}
 	addr := strings.TrimPrefix(host, "tcp://")
 	if c.cert == "" || c.key == "" || c.ca == "" {

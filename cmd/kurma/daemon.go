@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -29,7 +30,7 @@ import (
 	"github.com/kurmaos/kurma/containers/trust"
 )
 
-// Signals of kurma-init (PID 1) that ask for a reboot or a poweroff, as
+// Signals of PID 1 (kurma as init) that ask for a reboot or a poweroff, as
 // systemd numbers them (the C library's SIGRTMIN is 34).
 const (
 	pid1Poweroff = syscall.Signal(34 + 4)
@@ -69,8 +70,8 @@ going down) stops every pod first.`,
 	fl.StringVar(&f.socket, "socket", "", "the API's unix socket (default: api.socket of the configuration)")
 	fl.StringVar(&f.socketGroup, "socket-group", "", "the socket's group (default: api.socket_group)")
 	fl.StringVar(&f.configFile, "config", "", "a Kurma configuration file (over the built-in defaults)")
-	fl.StringVar(&f.configErrors, "config-errors", "", "a file of configuration errors to report (one per line; kurma-init writes it)")
-	fl.StringVar(&f.bootRecord, "boot-record", "", "kurma-init's boot record, for info")
+	fl.StringVar(&f.configErrors, "config-errors", "", "a file of configuration errors to report (one per line; PID 1 writes it)")
+	fl.StringVar(&f.bootRecord, "boot-record", "", "PID 1's boot record, for info")
 	fl.BoolVar(&f.kurmaOS, "kurma-os", false, "this daemon runs on the Kurma OS: reboot and poweroff ask PID 1")
 	return cmd
 }
@@ -78,7 +79,7 @@ going down) stops every pod first.`,
 // runDaemon runs the pod runtime until ctx ends. Pods keep running when
 // it stops; the next daemon on the same state directory takes them over.
 func (c *cli) runDaemon(ctx context.Context, f daemonFlags) error {
-	// On the Kurma OS, kurma-init writes the lines to the console and the
+	// On the Kurma OS, PID 1 writes the lines to the console and the
 	// boot log with its own prefix.
 	logger := log.New(c.stderr, "", 0)
 	if !f.kurmaOS {
@@ -112,12 +113,13 @@ func (c *cli) runDaemon(ctx context.Context, f daemonFlags) error {
 	}
 	defer store.Close()
 	for _, dir := range cfg.Images.OfflineDirs {
+		start := time.Now()
 		imgs, err := store.ImportDir(ctx, dir)
 		if err != nil {
 			logger.Printf("images: offline directory %s: %v", dir, err)
 		}
 		if len(imgs) > 0 {
-			logger.Printf("images: %d imported from %s", len(imgs), dir)
+			logger.Printf("images: %d imported from %s in %d ms", len(imgs), dir, time.Since(start).Milliseconds())
 		}
 	}
 	if f.spares <= 0 {
@@ -279,7 +281,7 @@ func listen(cfg *config.Config, socket, group string) ([]net.Listener, error) {
 }
 
 // loadDaemonConfig reads the configuration file over the defaults, and
-// the errors kurma-init found (the file it writes is already merged).
+// the errors PID 1 found (the file it writes is already merged).
 func loadDaemonConfig(file, errorsFile string) (*config.Effective, []string) {
 	var layers []*config.Layer
 	var msgs []string

@@ -37,10 +37,10 @@ func (c *cli) listCmd() *cobra.Command {
 			if c.json {
 				return c.printJSON(resp.Msg)
 			}
-			t := &table{header: []string{"UUID", "NAME", "STATE", "APPS", "CREATED"}, shrink: 3}
+			t := &table{header: []string{"UUID", "NAME", "STATE", "APPS", "RESTARTS", "CREATED"}, shrink: 3}
 			now := time.Now()
 			for _, p := range pods {
-				t.add(shortUUID(p.Uuid), p.Name, podState(p.State), appsSummary(p.Apps), ago(p.CreatedAt.AsTime(), now))
+				t.add(shortUUID(p.Uuid), p.Name, podState(p.State), appsSummary(p.Apps), fmt.Sprint(restarts(p)), ago(p.CreatedAt.AsTime(), now))
 			}
 			return t.print(c.stdout)
 		},
@@ -88,6 +88,16 @@ func appsSummary(apps []*kurmav1.App) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// restarts is how many times the pod's apps were restarted (the most of
+// any app).
+func restarts(p *kurmav1.Pod) int32 {
+	var n int32
+	for _, a := range p.Apps {
+		n = max(n, a.Restarts)
+	}
+	return n
 }
 
 // shortUUID is a UUID's first block: unique enough to address a pod.

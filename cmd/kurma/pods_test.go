@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/creack/pty"
+
+	kurmav1 "github.com/kurmaos/kurma/api/kurma/v1"
 
 	"github.com/kurmaos/kurma/containers/aci/acitest"
 )
@@ -263,5 +266,56 @@ func TestEnterWithTerminal(t *testing.T) {
 	out := masterOut.String()
 	if !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "33 111") {
 		t.Errorf("the command saw no terminal of 33x111:\n%q", out)
+	}
+}
+
+// TestReplaceAndWait creates a pod that exits, waits for it over the API,
+// and replaces it by a new pod of the same name twice: the restarts
+// count up and show in list and show; a running pod is not replaced.
+func TestReplaceAndWait(t *testing.T) {
+	d := startRealDaemon(t)
+	d.importBusybox(t)
+	c := &cli{host: "unix://" + d.socket}
+	api, err := c.api()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.close()
+	ctx := context.Background()
+	create := func(script string, replace bool) (*kurmav1.Pod, error) {
+		resp, err := api.pods.Create(ctx, connect.NewRequest(&kurmav1.CreatePodRequest{Name: "flaky", Replace: replace,
+			Spec: &kurmav1.CreatePodRequest_Run{Run: &kurmav1.RunSpec{Apps: []*kurmav1.AppSpec{{Image: "example.com/busybox", Exec: []string{"/bin/sh", "-c", script}}}}}}))
+		if err != nil {
+			return nil, err
+		}
+		return resp.Msg.Pod, nil
+	}
+	for i := 0; i < 3; i++ {
+		p, err := create("exit 4", i > 0)
+		if err != nil {
+			t.Fatalf("create %d: %v", i, err)
+		}
+		w, err := api.pods.Wait(ctx, connect.NewRequest(&kurmav1.WaitPodRequest{Pod: p.Uuid}))
+		if err != nil {
+			t.Fatalf("wait %d: %v", i, err)
+		}
+		if got := w.Msg.Pod; got.State != kurmav1.PodState_POD_STATE_EXITED || got.Apps[0].ExitCode != 4 || got.Apps[0].Restarts != int32(i) {
+			t.Errorf("wait %d: state %s, exit %d, restarts %d; want exited, 4, %d", i, got.State, got.Apps[0].ExitCode, got.Apps[0].Restarts, i)
+		}
+	}
+	if _, err := create("exit 0", false); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Errorf("create of a second pod named flaky without replace: %v, want invalid_argument", err)
+	}
+	if out := d.must(t, "show", "flaky"); !regexp.MustCompile(`busybox\s+\S+\s+exited\s+4\s+2\s`).MatchString(out) {
+		t.Errorf("show does not say 2 restarts:\n%s", out)
+	}
+	if _, err := create("exec sleep 300", true); err != nil {
+		t.Fatal(err)
+	}
+	if out := d.must(t, "list"); !regexp.MustCompile(`flaky\s+running\s+busybox:\S+\s+3\s`).MatchString(out) {
+		t.Errorf("list does not say 3 restarts:\n%s", out)
+	}
+	if _, err := create("exit 0", true); connect.CodeOf(err) != connect.CodeFailedPrecondition {
+		t.Errorf("replace of a running pod: %v, want failed_precondition", err)
 	}
 }

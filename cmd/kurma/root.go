@@ -56,7 +56,7 @@ with -H to a remote machine over TLS with a client certificate.`,
 	f.StringVar(&c.ca, "ca", os.Getenv("KURMA_CA"), "CA of the remote host's certificate ($KURMA_CA)")
 	f.BoolVar(&c.json, "json", false, "print JSON for programs instead of tables")
 	root.AddCommand(
-		c.daemonCmd(),
+		c.daemonCmd(), c.consoleCmd(),
 		c.runCmd(), c.listCmd(), c.showCmd(), c.enterCmd(), c.stopCmd(), c.rmCmd(), c.logsCmd(),
 		c.imageCmd(),
 		c.infoCmd(),

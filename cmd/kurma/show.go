@@ -61,7 +61,7 @@ func (c *cli) showCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintln(c.stdout)
-			t := &table{header: []string{"APP", "IMAGE", "STATE", "EXIT", "STARTED"}, shrink: 1}
+			t := &table{header: []string{"APP", "IMAGE", "STATE", "EXIT", "RESTARTS", "STARTED"}, shrink: 1}
 			for _, a := range p.Apps {
 				exit := ""
 				if a.State == kurmav1.AppState_APP_STATE_EXITED {
@@ -77,7 +77,7 @@ func (c *cli) showCmd() *cobra.Command {
 				if a.StartedAt != nil {
 					started = ago(a.StartedAt.AsTime(), now)
 				}
-				t.add(a.Name, shortID(a.ImageId), appState(a.State), exit, started)
+				t.add(a.Name, shortID(a.ImageId), appState(a.State), exit, fmt.Sprint(a.Restarts), started)
 			}
 			if err := t.print(c.stdout); err != nil {
 				return err

@@ -31,6 +31,7 @@ var readerProcedures = map[string]bool{
 	"/kurma.v1.PodService/List":      true,
 	"/kurma.v1.PodService/Get":       true,
 	"/kurma.v1.PodService/Logs":      true,
+	"/kurma.v1.PodService/Wait":      true,
 	"/kurma.v1.ImageService/List":    true,
 	"/kurma.v1.ImageService/Get":     true,
 	"/kurma.v1.SystemService/Info":   true,

@@ -65,6 +65,16 @@ func (s *PodService) Create(ctx context.Context, req *connect.Request[kurmav1.Cr
 	default:
 		return nil, invalid("create: give a pod manifest or the images to run")
 	}
+	if r.Replace {
+		if r.Name == "" {
+			return nil, invalid("create: replace needs the name of the pod to replace")
+		}
+		n, err := s.replace(ctx, r.Name)
+		if err != nil {
+			return nil, err
+		}
+		opts.Restarts = n
+	}
 	p, err := s.Pods.Create(ctx, opts)
 	if p != nil {
 		s.Events.Publish("pod", p.UUID(), p.Name(), "created", "")
@@ -84,6 +94,30 @@ func (s *PodService) Create(ctx context.Context, req *connect.Request[kurmav1.Cr
 		s.Events.Publish("pod", p.UUID(), p.Name(), string(st.State), st.Error)
 	}
 	return connect.NewResponse(&kurmav1.CreatePodResponse{Pod: s.pod(st)}), nil
+}
+
+// replace removes the ended pod named name, if there is one, and returns
+// the restart count of the pod that takes its place.
+func (s *PodService) replace(ctx context.Context, name string) (int, error) {
+	old, err := s.Pods.Get(name)
+	if errors.Is(err, pod.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, apiError(err)
+	}
+	st := old.Status()
+	if st.Name != name {
+		return 0, nil // name is the UUID prefix of another pod, not its name
+	}
+	if !st.State.Ended() {
+		return 0, connect.NewError(connect.CodeFailedPrecondition, errorf("create: pod %s (%s) is %s: only an ended pod is replaced", name, st.UUID, st.State))
+	}
+	if err := s.Pods.Remove(ctx, st.UUID); err != nil {
+		return 0, apiError(err)
+	}
+	s.Events.Publish("pod", st.UUID, name, "removed", "replaced")
+	return st.Restarts + 1, nil
 }
 
 // runOptions turns the "run these images" shortcut into create options,
@@ -220,6 +254,18 @@ func (s *PodService) Get(ctx context.Context, req *connect.Request[kurmav1.GetPo
 		return nil, err
 	}
 	return connect.NewResponse(&kurmav1.GetPodResponse{Pod: s.pod(p.Status())}), nil
+}
+
+func (s *PodService) Wait(ctx context.Context, req *connect.Request[kurmav1.WaitPodRequest]) (*connect.Response[kurmav1.WaitPodResponse], error) {
+	p, err := s.get(req.Msg.Pod)
+	if err != nil {
+		return nil, err
+	}
+	st, err := p.Wait(ctx)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return connect.NewResponse(&kurmav1.WaitPodResponse{Pod: podProto(st)}), nil
 }
 
 func (s *PodService) Stop(ctx context.Context, req *connect.Request[kurmav1.StopPodRequest]) (*connect.Response[kurmav1.StopPodResponse], error) {
@@ -397,7 +443,7 @@ func podProto(st pod.Status) *kurmav1.Pod {
 		FinishedAt: ts(st.EndedAt),
 	}
 	for _, a := range st.Apps {
-		app := &kurmav1.App{Name: a.Name, ImageId: a.ImageID, StartedAt: ts(a.StartedAt), FinishedAt: ts(a.ExitedAt)}
+		app := &kurmav1.App{Name: a.Name, ImageId: a.ImageID, StartedAt: ts(a.StartedAt), FinishedAt: ts(a.ExitedAt), Restarts: int32(st.Restarts)}
 		switch a.State {
 		case "running":
 			app.State = kurmav1.AppState_APP_STATE_RUNNING

@@ -41,6 +41,10 @@ type CreateOptions struct {
 	// host/api-access; without it a pod asking for either is refused
 	// (ErrForbidden). The API sets it from the caller's role: admin only.
 	AllowPrivileged bool
+	// Restarts counts the pods of this name that ran before this one
+	// (its restarts, as Status reports them): the caller replaced an
+	// ended pod by this one.
+	Restarts int
 }
 
 // ErrFailed is wrapped by the error of a pod that could not start; the
@@ -88,7 +92,7 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Pod, error) 
 		uuid = in.uuid
 	}
 	rec := &record{UUID: uuid, Name: opts.Name, State: Preparing, Warnings: pl.warnings, Isolators: pl.iso.statuses, CreatedAt: time.Now().UTC(), Token: metadata.NewToken(), HostNetwork: pl.hostNetwork,
-		CPURequest: pl.iso.cpuRequest, MemoryRequest: pl.iso.memRequest}
+		CPURequest: pl.iso.cpuRequest, MemoryRequest: pl.iso.memRequest, Restarts: opts.Restarts}
 	for _, a := range pl.apps {
 		rec.Apps = append(rec.Apps, appRecord{Name: a.name, ImageID: a.img.ID, Layers: a.layers})
 	}

@@ -45,8 +45,11 @@ type Status struct {
 	StartedAt                 time.Time
 	EndedAt                   time.Time
 	// Pid is the host PID of the pod's init while it runs.
-	Pid  int
-	Apps []AppStatus
+	Pid int
+	// Restarts is CreateOptions.Restarts: how many pods of this name ran
+	// before this one.
+	Restarts int
+	Apps     []AppStatus
 }
 
 // AppStatus is one app's part of a Status.
@@ -90,7 +93,7 @@ func (p *Pod) Status() Status {
 	r := *p.rec
 	p.mu.Unlock()
 	st := Status{UUID: r.UUID, Name: r.Name, State: r.State, Error: r.Error, Warnings: r.Warnings, Isolators: r.Isolators,
-		CPURequest: r.CPURequest, MemoryRequest: r.MemoryRequest, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt}
+		CPURequest: r.CPURequest, MemoryRequest: r.MemoryRequest, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt, Restarts: r.Restarts}
 	if !r.State.Ended() && r.State != Preparing {
 		st.Pid = r.StagePid
 	}

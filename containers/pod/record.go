@@ -28,6 +28,7 @@ type record struct {
 	StageStart  uint64      `json:"stageStart,omitempty"`
 	Token       string      `json:"token"`
 	HostNetwork bool        `json:"hostNetwork,omitempty"`
+	Restarts    int         `json:"restarts,omitempty"`
 	Apps        []appRecord `json:"apps"`
 	// Isolators says what became of each isolator.
 	Isolators []IsolatorStatus `json:"isolators,omitempty"`

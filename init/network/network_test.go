@@ -51,7 +51,7 @@ func addrs(s ...string) []netip.Addr {
 }
 
 func TestResolvConf(t *testing.T) {
-	const header = "# Written by kurma-init: network.dns of the configuration, then what DHCP offered.\n"
+	const header = "# Written by kurma (PID 1): network.dns of the configuration, then what DHCP offered.\n"
 	tests := []struct {
 		name string
 		add  [][2]any // servers, search

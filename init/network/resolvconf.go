@@ -43,7 +43,7 @@ func contains[T comparable](list []T, v T) bool {
 // comments, so the file still shows what was offered.
 func (r ResolvConf) Render() []byte {
 	var b strings.Builder
-	b.WriteString("# Written by kurma-init: network.dns of the configuration, then what DHCP offered.\n")
+	b.WriteString("# Written by kurma (PID 1): network.dns of the configuration, then what DHCP offered.\n")
 	if len(r.Search) > 0 {
 		n := min(len(r.Search), 6)
 		fmt.Fprintf(&b, "search %s\n", strings.Join(r.Search[:n], " "))

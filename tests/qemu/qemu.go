@@ -91,6 +91,7 @@ type Disk struct {
 // VM is a running QEMU.
 type VM struct {
 	cmd      *exec.Cmd
+	stdin    io.WriteCloser // the serial line's input
 	dir      string
 	monitor  string
 	hostFwd  map[int]int
@@ -162,6 +163,9 @@ func start(t testing.TB, opts Options) (*VM, error) {
 	vm.cmd = exec.Command("qemu-system-x86_64", args...)
 	stdout, err := vm.cmd.StdoutPipe()
 	if err != nil {
+		return nil, err
+	}
+	if vm.stdin, err = vm.cmd.StdinPipe(); err != nil {
 		return nil, err
 	}
 	vm.cmd.Stderr = vm.cmd.Stdout // QEMU's own errors belong with the console
@@ -546,6 +550,15 @@ var keyNames = map[rune]string{
 	' ': "spc", '\n': "ret", '\t': "tab", '.': "dot", ',': "comma",
 	'-': "minus", '_': "shift-minus", '=': "equal", '/': "slash",
 	':': "shift-semicolon", ';': "semicolon",
+}
+
+// SerialWrite sends text to the guest's serial line (its console), as
+// typed on a terminal there: "\r" is Enter.
+func (vm *VM) SerialWrite(t testing.TB, text string) {
+	t.Helper()
+	if _, err := io.WriteString(vm.stdin, text); err != nil {
+		t.Fatalf("qemu: serial input: %v", err)
+	}
 }
 
 // WaitExit waits for QEMU to exit (the guest powered off) and fails the

@@ -285,7 +285,9 @@ type App struct {
 	StartedAt  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
 	OomKilled  bool                   `protobuf:"varint,9,opt,name=oom_killed,json=oomKilled,proto3" json:"oom_killed,omitempty"`
-	// Times the app was restarted.
+	// Times the app was restarted: its pod replaced by a new one of the
+	// same name (CreatePodRequest.replace), as the bootstrap does for
+	// services.
 	Restarts      int32 `protobuf:"varint,10,opt,name=restarts,proto3" json:"restarts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -472,7 +474,12 @@ type CreatePodRequest struct {
 	//	*CreatePodRequest_Run
 	Spec isCreatePodRequest_Spec `protobuf_oneof:"spec"`
 	// Wait until every app exited before answering.
-	Wait          bool `protobuf:"varint,4,opt,name=wait,proto3" json:"wait,omitempty"`
+	Wait bool `protobuf:"varint,4,opt,name=wait,proto3" json:"wait,omitempty"`
+	// Replace the pod of the same name when it has ended: it is removed and
+	// the new pod is its restart (each App.restarts one more than before).
+	// A pod of that name that has not ended is an error (failed_precondition).
+	// Without replace, a pod of the same name is an error (invalid_argument).
+	Replace       bool `protobuf:"varint,5,opt,name=replace,proto3" json:"replace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -542,6 +549,13 @@ func (x *CreatePodRequest) GetRun() *RunSpec {
 func (x *CreatePodRequest) GetWait() bool {
 	if x != nil {
 		return x.Wait
+	}
+	return false
+}
+
+func (x *CreatePodRequest) GetReplace() bool {
+	if x != nil {
+		return x.Replace
 	}
 	return false
 }
@@ -1186,6 +1200,95 @@ func (x *GetPodResponse) GetPod() *Pod {
 	return nil
 }
 
+type WaitPodRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name, UUID, or unique UUID prefix.
+	Pod           string `protobuf:"bytes,1,opt,name=pod,proto3" json:"pod,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaitPodRequest) Reset() {
+	*x = WaitPodRequest{}
+	mi := &file_kurma_v1_pods_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitPodRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitPodRequest) ProtoMessage() {}
+
+func (x *WaitPodRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kurma_v1_pods_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitPodRequest.ProtoReflect.Descriptor instead.
+func (*WaitPodRequest) Descriptor() ([]byte, []int) {
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *WaitPodRequest) GetPod() string {
+	if x != nil {
+		return x.Pod
+	}
+	return ""
+}
+
+type WaitPodResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pod           *Pod                   `protobuf:"bytes,1,opt,name=pod,proto3" json:"pod,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaitPodResponse) Reset() {
+	*x = WaitPodResponse{}
+	mi := &file_kurma_v1_pods_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitPodResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitPodResponse) ProtoMessage() {}
+
+func (x *WaitPodResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kurma_v1_pods_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitPodResponse.ProtoReflect.Descriptor instead.
+func (*WaitPodResponse) Descriptor() ([]byte, []int) {
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *WaitPodResponse) GetPod() *Pod {
+	if x != nil {
+		return x.Pod
+	}
+	return nil
+}
+
 type StopPodRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Pod   string                 `protobuf:"bytes,1,opt,name=pod,proto3" json:"pod,omitempty"`
@@ -1197,7 +1300,7 @@ type StopPodRequest struct {
 
 func (x *StopPodRequest) Reset() {
 	*x = StopPodRequest{}
-	mi := &file_kurma_v1_pods_proto_msgTypes[14]
+	mi := &file_kurma_v1_pods_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1312,7 @@ func (x *StopPodRequest) String() string {
 func (*StopPodRequest) ProtoMessage() {}
 
 func (x *StopPodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_pods_proto_msgTypes[14]
+	mi := &file_kurma_v1_pods_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1325,7 @@ func (x *StopPodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopPodRequest.ProtoReflect.Descriptor instead.
 func (*StopPodRequest) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{14}
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StopPodRequest) GetPod() string {
@@ -1248,7 +1351,7 @@ type StopPodResponse struct {
 
 func (x *StopPodResponse) Reset() {
 	*x = StopPodResponse{}
-	mi := &file_kurma_v1_pods_proto_msgTypes[15]
+	mi := &file_kurma_v1_pods_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1260,7 +1363,7 @@ func (x *StopPodResponse) String() string {
 func (*StopPodResponse) ProtoMessage() {}
 
 func (x *StopPodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_pods_proto_msgTypes[15]
+	mi := &file_kurma_v1_pods_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1273,7 +1376,7 @@ func (x *StopPodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopPodResponse.ProtoReflect.Descriptor instead.
 func (*StopPodResponse) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{15}
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StopPodResponse) GetPod() *Pod {
@@ -1294,7 +1397,7 @@ type RemovePodRequest struct {
 
 func (x *RemovePodRequest) Reset() {
 	*x = RemovePodRequest{}
-	mi := &file_kurma_v1_pods_proto_msgTypes[16]
+	mi := &file_kurma_v1_pods_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1409,7 @@ func (x *RemovePodRequest) String() string {
 func (*RemovePodRequest) ProtoMessage() {}
 
 func (x *RemovePodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_pods_proto_msgTypes[16]
+	mi := &file_kurma_v1_pods_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1422,7 @@ func (x *RemovePodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePodRequest.ProtoReflect.Descriptor instead.
 func (*RemovePodRequest) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{16}
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RemovePodRequest) GetPod() string {
@@ -1344,7 +1447,7 @@ type RemovePodResponse struct {
 
 func (x *RemovePodResponse) Reset() {
 	*x = RemovePodResponse{}
-	mi := &file_kurma_v1_pods_proto_msgTypes[17]
+	mi := &file_kurma_v1_pods_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1459,7 @@ func (x *RemovePodResponse) String() string {
 func (*RemovePodResponse) ProtoMessage() {}
 
 func (x *RemovePodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_pods_proto_msgTypes[17]
+	mi := &file_kurma_v1_pods_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1472,7 @@ func (x *RemovePodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePodResponse.ProtoReflect.Descriptor instead.
 func (*RemovePodResponse) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{17}
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{19}
 }
 
 type EnterRequest struct {
@@ -1387,7 +1490,7 @@ type EnterRequest struct {
 
 func (x *EnterRequest) Reset() {
 	*x = EnterRequest{}
-	mi := &file_kurma_v1_pods_proto_msgTypes[18]
+	mi := &file_kurma_v1_pods_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +1502,7 @@ func (x *EnterRequest) String() string {
 func (*EnterRequest) ProtoMessage() {}
 
 func (x *EnterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_pods_proto_msgTypes[18]
+	mi := &file_kurma_v1_pods_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1412,7 +1515,7 @@ func (x *EnterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnterRequest.ProtoReflect.Descriptor instead.
 func (*EnterRequest) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{18}
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EnterRequest) GetPart() isEnterRequest_Part {
@@ -1503,7 +1606,7 @@ type EnterStart struct {
 
 func (x *EnterStart) Reset() {
 	*x = EnterStart{}
-	mi := &file_kurma_v1_pods_proto_msgTypes[19]
+	mi := &file_kurma_v1_pods_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1515,7 +1618,7 @@ func (x *EnterStart) String() string {
 func (*EnterStart) ProtoMessage() {}
 
 func (x *EnterStart) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_pods_proto_msgTypes[19]
+	mi := &file_kurma_v1_pods_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1528,7 +1631,7 @@ func (x *EnterStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnterStart.ProtoReflect.Descriptor instead.
 func (*EnterStart) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{19}
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EnterStart) GetPod() string {
@@ -1583,7 +1686,7 @@ type TerminalSize struct {
 
 func (x *TerminalSize) Reset() {
 	*x = TerminalSize{}
-	mi := &file_kurma_v1_pods_proto_msgTypes[20]
+	mi := &file_kurma_v1_pods_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +1698,7 @@ func (x *TerminalSize) String() string {
 func (*TerminalSize) ProtoMessage() {}
 
 func (x *TerminalSize) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_pods_proto_msgTypes[20]
+	mi := &file_kurma_v1_pods_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +1711,7 @@ func (x *TerminalSize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminalSize.ProtoReflect.Descriptor instead.
 func (*TerminalSize) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{20}
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TerminalSize) GetRows() uint32 {
@@ -1639,7 +1742,7 @@ type EnterResponse struct {
 
 func (x *EnterResponse) Reset() {
 	*x = EnterResponse{}
-	mi := &file_kurma_v1_pods_proto_msgTypes[21]
+	mi := &file_kurma_v1_pods_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1651,7 +1754,7 @@ func (x *EnterResponse) String() string {
 func (*EnterResponse) ProtoMessage() {}
 
 func (x *EnterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_pods_proto_msgTypes[21]
+	mi := &file_kurma_v1_pods_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1664,7 +1767,7 @@ func (x *EnterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnterResponse.ProtoReflect.Descriptor instead.
 func (*EnterResponse) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{21}
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *EnterResponse) GetPart() isEnterResponse_Part {
@@ -1738,7 +1841,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_kurma_v1_pods_proto_msgTypes[22]
+	mi := &file_kurma_v1_pods_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1750,7 +1853,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_pods_proto_msgTypes[22]
+	mi := &file_kurma_v1_pods_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1763,7 +1866,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{22}
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LogsRequest) GetPod() string {
@@ -1806,7 +1909,7 @@ type LogsResponse struct {
 
 func (x *LogsResponse) Reset() {
 	*x = LogsResponse{}
-	mi := &file_kurma_v1_pods_proto_msgTypes[23]
+	mi := &file_kurma_v1_pods_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +1921,7 @@ func (x *LogsResponse) String() string {
 func (*LogsResponse) ProtoMessage() {}
 
 func (x *LogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_pods_proto_msgTypes[23]
+	mi := &file_kurma_v1_pods_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,7 +1934,7 @@ func (x *LogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsResponse.ProtoReflect.Descriptor instead.
 func (*LogsResponse) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{23}
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *LogsResponse) GetApp() string {
@@ -1897,12 +2000,13 @@ const file_kurma_v1_pods_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03app\x18\x02 \x01(\tR\x03app\x12\x16\n" +
 	"\x06status\x18\x03 \x01(\tR\x06status\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"\x87\x01\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\xa1\x01\n" +
 	"\x10CreatePodRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\bmanifest\x18\x02 \x01(\fH\x00R\bmanifest\x12%\n" +
 	"\x03run\x18\x03 \x01(\v2\x11.kurma.v1.RunSpecH\x00R\x03run\x12\x12\n" +
-	"\x04wait\x18\x04 \x01(\bR\x04waitB\x06\n" +
+	"\x04wait\x18\x04 \x01(\bR\x04wait\x12\x18\n" +
+	"\areplace\x18\x05 \x01(\bR\areplaceB\x06\n" +
 	"\x04spec\"\xc7\x01\n" +
 	"\aRunSpec\x12%\n" +
 	"\x04apps\x18\x01 \x03(\v2\x11.kurma.v1.AppSpecR\x04apps\x12*\n" +
@@ -1947,6 +2051,10 @@ const file_kurma_v1_pods_proto_rawDesc = "" +
 	"\rGetPodRequest\x12\x10\n" +
 	"\x03pod\x18\x01 \x01(\tR\x03pod\"1\n" +
 	"\x0eGetPodResponse\x12\x1f\n" +
+	"\x03pod\x18\x01 \x01(\v2\r.kurma.v1.PodR\x03pod\"\"\n" +
+	"\x0eWaitPodRequest\x12\x10\n" +
+	"\x03pod\x18\x01 \x01(\tR\x03pod\"2\n" +
+	"\x0fWaitPodResponse\x12\x1f\n" +
 	"\x03pod\x18\x01 \x01(\v2\r.kurma.v1.PodR\x03pod\"G\n" +
 	"\x0eStopPodRequest\x12\x10\n" +
 	"\x03pod\x18\x01 \x01(\tR\x03pod\x12#\n" +
@@ -2003,7 +2111,7 @@ const file_kurma_v1_pods_proto_rawDesc = "" +
 	"\x15APP_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11APP_STATE_WAITING\x10\x01\x12\x15\n" +
 	"\x11APP_STATE_RUNNING\x10\x02\x12\x14\n" +
-	"\x10APP_STATE_EXITED\x10\x032\xbf\x03\n" +
+	"\x10APP_STATE_EXITED\x10\x032\xfc\x03\n" +
 	"\n" +
 	"PodService\x12A\n" +
 	"\x06Create\x12\x1a.kurma.v1.CreatePodRequest\x1a\x1b.kurma.v1.CreatePodResponse\x12=\n" +
@@ -2012,7 +2120,8 @@ const file_kurma_v1_pods_proto_rawDesc = "" +
 	"\x04Stop\x12\x18.kurma.v1.StopPodRequest\x1a\x19.kurma.v1.StopPodResponse\x12A\n" +
 	"\x06Remove\x12\x1a.kurma.v1.RemovePodRequest\x1a\x1b.kurma.v1.RemovePodResponse\x12<\n" +
 	"\x05Enter\x12\x16.kurma.v1.EnterRequest\x1a\x17.kurma.v1.EnterResponse(\x010\x01\x127\n" +
-	"\x04Logs\x12\x15.kurma.v1.LogsRequest\x1a\x16.kurma.v1.LogsResponse0\x01B/Z-github.com/kurmaos/kurma/api/kurma/v1;kurmav1b\x06proto3"
+	"\x04Logs\x12\x15.kurma.v1.LogsRequest\x1a\x16.kurma.v1.LogsResponse0\x01\x12;\n" +
+	"\x04Wait\x12\x18.kurma.v1.WaitPodRequest\x1a\x19.kurma.v1.WaitPodResponseB/Z-github.com/kurmaos/kurma/api/kurma/v1;kurmav1b\x06proto3"
 
 var (
 	file_kurma_v1_pods_proto_rawDescOnce sync.Once
@@ -2027,7 +2136,7 @@ func file_kurma_v1_pods_proto_rawDescGZIP() []byte {
 }
 
 var file_kurma_v1_pods_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_kurma_v1_pods_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_kurma_v1_pods_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_kurma_v1_pods_proto_goTypes = []any{
 	(PodState)(0),                 // 0: kurma.v1.PodState
 	(AppState)(0),                 // 1: kurma.v1.AppState
@@ -2045,64 +2154,69 @@ var file_kurma_v1_pods_proto_goTypes = []any{
 	(*ListPodsResponse)(nil),      // 13: kurma.v1.ListPodsResponse
 	(*GetPodRequest)(nil),         // 14: kurma.v1.GetPodRequest
 	(*GetPodResponse)(nil),        // 15: kurma.v1.GetPodResponse
-	(*StopPodRequest)(nil),        // 16: kurma.v1.StopPodRequest
-	(*StopPodResponse)(nil),       // 17: kurma.v1.StopPodResponse
-	(*RemovePodRequest)(nil),      // 18: kurma.v1.RemovePodRequest
-	(*RemovePodResponse)(nil),     // 19: kurma.v1.RemovePodResponse
-	(*EnterRequest)(nil),          // 20: kurma.v1.EnterRequest
-	(*EnterStart)(nil),            // 21: kurma.v1.EnterStart
-	(*TerminalSize)(nil),          // 22: kurma.v1.TerminalSize
-	(*EnterResponse)(nil),         // 23: kurma.v1.EnterResponse
-	(*LogsRequest)(nil),           // 24: kurma.v1.LogsRequest
-	(*LogsResponse)(nil),          // 25: kurma.v1.LogsResponse
-	nil,                           // 26: kurma.v1.AppSpec.EnvironmentEntry
-	nil,                           // 27: kurma.v1.EnterStart.EnvironmentEntry
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*WaitPodRequest)(nil),        // 16: kurma.v1.WaitPodRequest
+	(*WaitPodResponse)(nil),       // 17: kurma.v1.WaitPodResponse
+	(*StopPodRequest)(nil),        // 18: kurma.v1.StopPodRequest
+	(*StopPodResponse)(nil),       // 19: kurma.v1.StopPodResponse
+	(*RemovePodRequest)(nil),      // 20: kurma.v1.RemovePodRequest
+	(*RemovePodResponse)(nil),     // 21: kurma.v1.RemovePodResponse
+	(*EnterRequest)(nil),          // 22: kurma.v1.EnterRequest
+	(*EnterStart)(nil),            // 23: kurma.v1.EnterStart
+	(*TerminalSize)(nil),          // 24: kurma.v1.TerminalSize
+	(*EnterResponse)(nil),         // 25: kurma.v1.EnterResponse
+	(*LogsRequest)(nil),           // 26: kurma.v1.LogsRequest
+	(*LogsResponse)(nil),          // 27: kurma.v1.LogsResponse
+	nil,                           // 28: kurma.v1.AppSpec.EnvironmentEntry
+	nil,                           // 29: kurma.v1.EnterStart.EnvironmentEntry
+	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
 }
 var file_kurma_v1_pods_proto_depIdxs = []int32{
 	0,  // 0: kurma.v1.Pod.state:type_name -> kurma.v1.PodState
 	3,  // 1: kurma.v1.Pod.apps:type_name -> kurma.v1.App
-	28, // 2: kurma.v1.Pod.created_at:type_name -> google.protobuf.Timestamp
-	28, // 3: kurma.v1.Pod.started_at:type_name -> google.protobuf.Timestamp
-	28, // 4: kurma.v1.Pod.finished_at:type_name -> google.protobuf.Timestamp
+	30, // 2: kurma.v1.Pod.created_at:type_name -> google.protobuf.Timestamp
+	30, // 3: kurma.v1.Pod.started_at:type_name -> google.protobuf.Timestamp
+	30, // 4: kurma.v1.Pod.finished_at:type_name -> google.protobuf.Timestamp
 	4,  // 5: kurma.v1.Pod.isolators:type_name -> kurma.v1.IsolatorStatus
 	1,  // 6: kurma.v1.App.state:type_name -> kurma.v1.AppState
-	28, // 7: kurma.v1.App.started_at:type_name -> google.protobuf.Timestamp
-	28, // 8: kurma.v1.App.finished_at:type_name -> google.protobuf.Timestamp
+	30, // 7: kurma.v1.App.started_at:type_name -> google.protobuf.Timestamp
+	30, // 8: kurma.v1.App.finished_at:type_name -> google.protobuf.Timestamp
 	6,  // 9: kurma.v1.CreatePodRequest.run:type_name -> kurma.v1.RunSpec
 	7,  // 10: kurma.v1.RunSpec.apps:type_name -> kurma.v1.AppSpec
 	8,  // 11: kurma.v1.RunSpec.volumes:type_name -> kurma.v1.Volume
 	10, // 12: kurma.v1.RunSpec.isolators:type_name -> kurma.v1.Isolator
-	26, // 13: kurma.v1.AppSpec.environment:type_name -> kurma.v1.AppSpec.EnvironmentEntry
+	28, // 13: kurma.v1.AppSpec.environment:type_name -> kurma.v1.AppSpec.EnvironmentEntry
 	9,  // 14: kurma.v1.AppSpec.mounts:type_name -> kurma.v1.Mount
 	10, // 15: kurma.v1.AppSpec.isolators:type_name -> kurma.v1.Isolator
 	2,  // 16: kurma.v1.CreatePodResponse.pod:type_name -> kurma.v1.Pod
 	2,  // 17: kurma.v1.ListPodsResponse.pods:type_name -> kurma.v1.Pod
 	2,  // 18: kurma.v1.GetPodResponse.pod:type_name -> kurma.v1.Pod
-	2,  // 19: kurma.v1.StopPodResponse.pod:type_name -> kurma.v1.Pod
-	21, // 20: kurma.v1.EnterRequest.start:type_name -> kurma.v1.EnterStart
-	22, // 21: kurma.v1.EnterRequest.resize:type_name -> kurma.v1.TerminalSize
-	22, // 22: kurma.v1.EnterStart.size:type_name -> kurma.v1.TerminalSize
-	27, // 23: kurma.v1.EnterStart.environment:type_name -> kurma.v1.EnterStart.EnvironmentEntry
-	5,  // 24: kurma.v1.PodService.Create:input_type -> kurma.v1.CreatePodRequest
-	12, // 25: kurma.v1.PodService.List:input_type -> kurma.v1.ListPodsRequest
-	14, // 26: kurma.v1.PodService.Get:input_type -> kurma.v1.GetPodRequest
-	16, // 27: kurma.v1.PodService.Stop:input_type -> kurma.v1.StopPodRequest
-	18, // 28: kurma.v1.PodService.Remove:input_type -> kurma.v1.RemovePodRequest
-	20, // 29: kurma.v1.PodService.Enter:input_type -> kurma.v1.EnterRequest
-	24, // 30: kurma.v1.PodService.Logs:input_type -> kurma.v1.LogsRequest
-	11, // 31: kurma.v1.PodService.Create:output_type -> kurma.v1.CreatePodResponse
-	13, // 32: kurma.v1.PodService.List:output_type -> kurma.v1.ListPodsResponse
-	15, // 33: kurma.v1.PodService.Get:output_type -> kurma.v1.GetPodResponse
-	17, // 34: kurma.v1.PodService.Stop:output_type -> kurma.v1.StopPodResponse
-	19, // 35: kurma.v1.PodService.Remove:output_type -> kurma.v1.RemovePodResponse
-	23, // 36: kurma.v1.PodService.Enter:output_type -> kurma.v1.EnterResponse
-	25, // 37: kurma.v1.PodService.Logs:output_type -> kurma.v1.LogsResponse
-	31, // [31:38] is the sub-list for method output_type
-	24, // [24:31] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	2,  // 19: kurma.v1.WaitPodResponse.pod:type_name -> kurma.v1.Pod
+	2,  // 20: kurma.v1.StopPodResponse.pod:type_name -> kurma.v1.Pod
+	23, // 21: kurma.v1.EnterRequest.start:type_name -> kurma.v1.EnterStart
+	24, // 22: kurma.v1.EnterRequest.resize:type_name -> kurma.v1.TerminalSize
+	24, // 23: kurma.v1.EnterStart.size:type_name -> kurma.v1.TerminalSize
+	29, // 24: kurma.v1.EnterStart.environment:type_name -> kurma.v1.EnterStart.EnvironmentEntry
+	5,  // 25: kurma.v1.PodService.Create:input_type -> kurma.v1.CreatePodRequest
+	12, // 26: kurma.v1.PodService.List:input_type -> kurma.v1.ListPodsRequest
+	14, // 27: kurma.v1.PodService.Get:input_type -> kurma.v1.GetPodRequest
+	18, // 28: kurma.v1.PodService.Stop:input_type -> kurma.v1.StopPodRequest
+	20, // 29: kurma.v1.PodService.Remove:input_type -> kurma.v1.RemovePodRequest
+	22, // 30: kurma.v1.PodService.Enter:input_type -> kurma.v1.EnterRequest
+	26, // 31: kurma.v1.PodService.Logs:input_type -> kurma.v1.LogsRequest
+	16, // 32: kurma.v1.PodService.Wait:input_type -> kurma.v1.WaitPodRequest
+	11, // 33: kurma.v1.PodService.Create:output_type -> kurma.v1.CreatePodResponse
+	13, // 34: kurma.v1.PodService.List:output_type -> kurma.v1.ListPodsResponse
+	15, // 35: kurma.v1.PodService.Get:output_type -> kurma.v1.GetPodResponse
+	19, // 36: kurma.v1.PodService.Stop:output_type -> kurma.v1.StopPodResponse
+	21, // 37: kurma.v1.PodService.Remove:output_type -> kurma.v1.RemovePodResponse
+	25, // 38: kurma.v1.PodService.Enter:output_type -> kurma.v1.EnterResponse
+	27, // 39: kurma.v1.PodService.Logs:output_type -> kurma.v1.LogsResponse
+	17, // 40: kurma.v1.PodService.Wait:output_type -> kurma.v1.WaitPodResponse
+	33, // [33:41] is the sub-list for method output_type
+	25, // [25:33] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_kurma_v1_pods_proto_init() }
@@ -2114,13 +2228,13 @@ func file_kurma_v1_pods_proto_init() {
 		(*CreatePodRequest_Manifest)(nil),
 		(*CreatePodRequest_Run)(nil),
 	}
-	file_kurma_v1_pods_proto_msgTypes[18].OneofWrappers = []any{
+	file_kurma_v1_pods_proto_msgTypes[20].OneofWrappers = []any{
 		(*EnterRequest_Start)(nil),
 		(*EnterRequest_Stdin)(nil),
 		(*EnterRequest_Resize)(nil),
 		(*EnterRequest_StdinClosed)(nil),
 	}
-	file_kurma_v1_pods_proto_msgTypes[21].OneofWrappers = []any{
+	file_kurma_v1_pods_proto_msgTypes[23].OneofWrappers = []any{
 		(*EnterResponse_Stdout)(nil),
 		(*EnterResponse_Stderr)(nil),
 		(*EnterResponse_ExitCode)(nil),
@@ -2131,7 +2245,7 @@ func file_kurma_v1_pods_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kurma_v1_pods_proto_rawDesc), len(file_kurma_v1_pods_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

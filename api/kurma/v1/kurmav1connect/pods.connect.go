@@ -47,6 +47,8 @@ const (
 	PodServiceEnterProcedure = "/kurma.v1.PodService/Enter"
 	// PodServiceLogsProcedure is the fully-qualified name of the PodService's Logs RPC.
 	PodServiceLogsProcedure = "/kurma.v1.PodService/Logs"
+	// PodServiceWaitProcedure is the fully-qualified name of the PodService's Wait RPC.
+	PodServiceWaitProcedure = "/kurma.v1.PodService/Wait"
 )
 
 // PodServiceClient is a client for the kurma.v1.PodService service.
@@ -69,6 +71,9 @@ type PodServiceClient interface {
 	Enter(context.Context) *connect.BidiStreamForClient[v1.EnterRequest, v1.EnterResponse]
 	// Logs streams an app's output, following it if asked.
 	Logs(context.Context, *connect.Request[v1.LogsRequest]) (*connect.ServerStreamForClient[v1.LogsResponse], error)
+	// Wait returns once the pod has ended (exited, stopped or failed), with
+	// its final state; at once for a pod that has already ended.
+	Wait(context.Context, *connect.Request[v1.WaitPodRequest]) (*connect.Response[v1.WaitPodResponse], error)
 }
 
 // NewPodServiceClient constructs a client for the kurma.v1.PodService service. By default, it uses
@@ -124,6 +129,12 @@ func NewPodServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithSchema(podServiceMethods.ByName("Logs")),
 			connect.WithClientOptions(opts...),
 		),
+		wait: connect.NewClient[v1.WaitPodRequest, v1.WaitPodResponse](
+			httpClient,
+			baseURL+PodServiceWaitProcedure,
+			connect.WithSchema(podServiceMethods.ByName("Wait")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -136,6 +147,7 @@ type podServiceClient struct {
 	remove *connect.Client[v1.RemovePodRequest, v1.RemovePodResponse]
 	enter  *connect.Client[v1.EnterRequest, v1.EnterResponse]
 	logs   *connect.Client[v1.LogsRequest, v1.LogsResponse]
+	wait   *connect.Client[v1.WaitPodRequest, v1.WaitPodResponse]
 }
 
 // Create calls kurma.v1.PodService.Create.
@@ -173,6 +185,11 @@ func (c *podServiceClient) Logs(ctx context.Context, req *connect.Request[v1.Log
 	return c.logs.CallServerStream(ctx, req)
 }
 
+// Wait calls kurma.v1.PodService.Wait.
+func (c *podServiceClient) Wait(ctx context.Context, req *connect.Request[v1.WaitPodRequest]) (*connect.Response[v1.WaitPodResponse], error) {
+	return c.wait.CallUnary(ctx, req)
+}
+
 // PodServiceHandler is an implementation of the kurma.v1.PodService service.
 type PodServiceHandler interface {
 	// Create validates and starts a pod from an appc pod manifest or from
@@ -193,6 +210,9 @@ type PodServiceHandler interface {
 	Enter(context.Context, *connect.BidiStream[v1.EnterRequest, v1.EnterResponse]) error
 	// Logs streams an app's output, following it if asked.
 	Logs(context.Context, *connect.Request[v1.LogsRequest], *connect.ServerStream[v1.LogsResponse]) error
+	// Wait returns once the pod has ended (exited, stopped or failed), with
+	// its final state; at once for a pod that has already ended.
+	Wait(context.Context, *connect.Request[v1.WaitPodRequest]) (*connect.Response[v1.WaitPodResponse], error)
 }
 
 // NewPodServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -244,6 +264,12 @@ func NewPodServiceHandler(svc PodServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithSchema(podServiceMethods.ByName("Logs")),
 		connect.WithHandlerOptions(opts...),
 	)
+	podServiceWaitHandler := connect.NewUnaryHandler(
+		PodServiceWaitProcedure,
+		svc.Wait,
+		connect.WithSchema(podServiceMethods.ByName("Wait")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/kurma.v1.PodService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case PodServiceCreateProcedure:
@@ -260,6 +286,8 @@ func NewPodServiceHandler(svc PodServiceHandler, opts ...connect.HandlerOption) 
 			podServiceEnterHandler.ServeHTTP(w, r)
 		case PodServiceLogsProcedure:
 			podServiceLogsHandler.ServeHTTP(w, r)
+		case PodServiceWaitProcedure:
+			podServiceWaitHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -295,4 +323,8 @@ func (UnimplementedPodServiceHandler) Enter(context.Context, *connect.BidiStream
 
 func (UnimplementedPodServiceHandler) Logs(context.Context, *connect.Request[v1.LogsRequest], *connect.ServerStream[v1.LogsResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("kurma.v1.PodService.Logs is not implemented"))
+}
+
+func (UnimplementedPodServiceHandler) Wait(context.Context, *connect.Request[v1.WaitPodRequest]) (*connect.Response[v1.WaitPodResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("kurma.v1.PodService.Wait is not implemented"))
 }
