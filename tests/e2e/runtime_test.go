@@ -193,18 +193,19 @@ func TestUserNamespaceOnDisk(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^0\n0:0\n0$`).MatchString(out) {
 		t.Errorf("a pod in a user namespace: %q, want root inside owning its image's files and the one it writes", out)
 	}
-	if out := must("show", "userns"); !strings.Contains(out, "root filesystems: the images' layers, ID-mapped") {
-		t.Errorf("show: the pod runs on copies, not ID-mapped layers:\n%s", out)
+	shown := must("show", "userns")
+	if !strings.Contains(shown, "root filesystems: the images' layers, ID-mapped") {
+		t.Errorf("show: the pod runs on copies, not ID-mapped layers:\n%s", shown)
+	}
+	uuid := regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`).FindString(shown)
+	if uuid == "" {
+		t.Fatalf("show names no UUID:\n%s", shown)
 	}
 	must("poweroff")
 	vm.WaitExit(t, time.Minute)
 	// On the disk, the pod's writable layer belongs to its first ID; the
 	// image's files stay the host's root's.
-	uuid := regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f-]{27}`).FindString(debugfs(t, data, "ls -l /pods"))
-	if uuid == "" {
-		t.Fatal("no pod on the disk")
-	}
 	if got := debugfs(t, data, "stat /pods/"+uuid+"/busybox.upper/written"); !regexp.MustCompile(`User:\s+268435456\s`).MatchString(got) {
-		t.Errorf("the file the pod wrote, on the disk:\n%s", got)
+		t.Errorf("the file the pod wrote, on the disk:\n%s\nthe pod's directory:\n%s", got, debugfs(t, data, "ls -l /pods/"+uuid))
 	}
 }
