@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -153,6 +155,26 @@ func TestPodVerbs(t *testing.T) {
 	if !asExit(err, &ex) || int(ex) != 3 || !strings.Contains(out, "bye") {
 		t.Errorf("run --wait: %v %q, want exit status 3 and the output", err, out)
 	}
+	// A pod that fails (its app's working directory is missing) is an
+	// error of run --wait that says why, not the exit status 0 its app
+	// never had.
+	_, _, err = d.kurma(t, "run", "--wait", "--name", "broken", "--workdir", "/nonexistent", "example.com/busybox", "--", "/bin/true")
+	if err == nil || !strings.Contains(err.Error(), "failed") || !strings.Contains(err.Error(), "/nonexistent") {
+		t.Errorf("run --wait of a failing pod: %v, want the pod's failure", err)
+	}
+	d.must(t, "rm", "broken")
+	// A pod whose init dies under its app (killed from the host) is a
+	// failure too.
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := d.kurma(t, "run", "--wait", "--name", "orphaned", "example.com/busybox", "--", "/bin/sleep", "1234")
+		done <- err
+	}()
+	killParentOf(t, "/bin/sleep\x001234\x00")
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "failed") || !strings.Contains(err.Error(), "init") {
+		t.Errorf("run --wait of a pod whose init died: %v, want the pod's failure", err)
+	}
+	d.must(t, "rm", "orphaned")
 
 	// list, sorted, and --json parsed back.
 	var l listed
@@ -318,4 +340,32 @@ func TestReplaceAndWait(t *testing.T) {
 	if _, err := create("exit 0", true); connect.CodeOf(err) != connect.CodeFailedPrecondition {
 		t.Errorf("replace of a running pod: %v, want failed_precondition", err)
 	}
+}
+
+// killParentOf waits for a process whose command line is cmdline and
+// kills its parent with SIGKILL.
+func killParentOf(t *testing.T, cmdline string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, p := range procs {
+			if data, err := os.ReadFile(p); err != nil || string(data) != cmdline {
+				continue
+			}
+			status, err := os.ReadFile(filepath.Join(filepath.Dir(p), "status"))
+			if err != nil {
+				continue
+			}
+			for _, l := range strings.Split(string(status), "\n") {
+				if v, ok := strings.CutPrefix(l, "PPid:"); ok {
+					ppid, _ := strconv.Atoi(strings.TrimSpace(v))
+					if err := syscall.Kill(ppid, syscall.SIGKILL); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+			}
+		}
+	}
+	t.Fatalf("no process %q", cmdline)
 }

@@ -107,6 +107,11 @@ output and exits with the first app's status.`,
 			if err := c.printLogs(cmd, p.Uuid, "", false, 0); err != nil {
 				return err
 			}
+			if p.State == kurmav1.PodState_POD_STATE_FAILED {
+				// The apps' statuses are not to be trusted: the pod
+				// failed around them (its init died, say).
+				return fmt.Errorf("pod %s failed: %s", p.Uuid, p.Message)
+			}
 			if len(p.Apps) > 0 && p.Apps[0].ExitCode != 0 {
 				return exitError(p.Apps[0].ExitCode)
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"net"
 	"os"
 	"path/filepath"
@@ -136,6 +137,9 @@ func TestDefaultConfinement(t *testing.T) {
 		"mount": "EPERM", "mount_cgroup": "EPERM", "unshare_user": "EPERM", "unshare_mnt": "EPERM",
 		"init_module": "EPERM", "finit_module": "EPERM", "ptrace_init": "EPERM",
 		"init_exe": "EACCES", "init_root": "EACCES", "cwd": "/",
+		// The init is never the OOM killer's choice; its processes get
+		// what it inherited (the test's own), and may not go lower.
+		"init_oom_score_adj": initOOMScoreAdj(t), "oom_score_adj": ownOOMScoreAdj(t), "oom_lower": "EACCES",
 	}
 	for name, got := range map[string]map[string]string{"app": facts(log), "entered command": facts(out.String()), "pre-start handler": pre2} {
 		for k, v := range want {
@@ -422,4 +426,31 @@ func TestCapacity(t *testing.T) {
 	if got := e.m.Capacity(); got.CPURequested != 0 || got.MemoryRequested != 0 {
 		t.Errorf("capacity after removal %+v, want nothing requested", got)
 	}
+}
+
+// ownOOMScoreAdj is the test process's oom_score_adj, which the daemon's
+// pods inherit by default.
+func ownOOMScoreAdj(t *testing.T) string {
+	data, err := os.ReadFile("/proc/self/oom_score_adj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// initOOMScoreAdj is what a pod's init should have: -1000 where the
+// daemon holds CAP_SYS_RESOURCE (on the Kurma OS, which tests/e2e
+// checks), else what it inherited (this build machine's sandbox withholds
+// that capability).
+func initOOMScoreAdj(t *testing.T) string {
+	var data [2]unix.CapUserData
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		t.Fatal(err)
+	}
+	if data[0].Effective&(1<<unix.CAP_SYS_RESOURCE) != 0 {
+		return "-1000"
+	}
+	t.Logf("no CAP_SYS_RESOURCE here: the pod's init cannot lower its oom_score_adj")
+	return ownOOMScoreAdj(t)
 }

@@ -41,6 +41,9 @@ type resumeState struct {
 	NSFDs      []int    `json:"nsFDs,omitempty"`
 	// StopGrace is set when a stop was asked during the handover.
 	StopGrace *time.Duration `json:"stopGrace,omitempty"`
+	// AppOOMScoreAdj is the oom_score_adj the init started with, its
+	// processes' default (the init's own is -1000 now).
+	AppOOMScoreAdj int `json:"appOOMScoreAdj"`
 }
 
 type resumeApp struct {
@@ -118,7 +121,7 @@ func (in *initProc) compact() (bool, error) {
 	for _, a := range in.apps {
 		a.log.pause()
 	}
-	st := resumeState{Config: in.cfg, Status: in.status, Listener: -1, StopGrace: in.pendingStop}
+	st := resumeState{Config: in.cfg, Status: in.status, Listener: -1, StopGrace: in.pendingStop, AppOOMScoreAdj: appOOMScoreAdj}
 	var keep []int
 	ctlFile, err := in.ctl.File()
 	if err != nil {
@@ -193,6 +196,7 @@ func resume(stateFD string) int {
 		return 1
 	}
 	in := &initProc{cfg: st.Config, status: st.Status, servePaused: make(chan struct{}, 1)}
+	appOOMScoreAdj = st.AppOOMScoreAdj
 	if len(st.NSFDs) > 0 {
 		files := make([]*os.File, len(st.NSFDs))
 		for i, fd := range st.NSFDs {

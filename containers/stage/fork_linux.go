@@ -45,7 +45,7 @@ type forkSpec struct {
 	cgroupProcs []int
 	zero        *byte
 	clone3      *cloneArgs // CLONE_INTO_CGROUP; nil: clone(2)
-	oomPath     *byte      // nil: oom_score_adj unchanged
+	oomPath     *byte      // /proc/self/oom_score_adj
 	oomValue    []byte
 	drop        []uintptr // capabilities dropped from the bounding set
 	capHdr      unix.CapUserHeader
@@ -253,6 +253,14 @@ func (s *forkSpec) isolation(iso *Isolation) error {
 			s.capFinal[c/32].Permitted |= bit
 		}
 	}
+	// Every process gets an oom_score_adj of its own: the init's is
+	// -1000, and inherited.
+	oom := appOOMScoreAdj
+	if iso != nil && iso.OOMScoreAdj != nil {
+		oom = *iso.OOMScoreAdj
+	}
+	s.oomPath = &[]byte("/proc/self/oom_score_adj\x00")[0]
+	s.oomValue = []byte(strconv.Itoa(oom))
 	if iso == nil {
 		return nil
 	}
@@ -262,10 +270,6 @@ func (s *forkSpec) isolation(iso *Isolation) error {
 			continue
 		}
 		s.filters = append(s.filters, unix.SockFprog{Len: uint16(len(f)), Filter: &f[0]})
-	}
-	if iso.OOMScoreAdj != nil {
-		s.oomPath = &[]byte("/proc/self/oom_score_adj\x00")[0]
-		s.oomValue = []byte(strconv.Itoa(*iso.OOMScoreAdj))
 	}
 	return nil
 }

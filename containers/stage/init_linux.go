@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,6 +63,7 @@ func Main() int {
 	if len(os.Args) > 3 && os.Args[2] == resumeArg {
 		return resume(os.Args[3])
 	}
+	protectFromOOMKiller()
 	f := os.NewFile(3, "stage")
 	c, err := net.FileConn(f)
 	f.Close()
@@ -455,3 +457,25 @@ func (s *Status) app(name string) *AppStatus {
 }
 
 var errNoApp = errors.New("no such app in the pod")
+
+// appOOMScoreAdj is the oom_score_adj of the pod's processes unless
+// os/linux/oom-score-adj says otherwise: the one the init started with
+// (what it inherited from the daemon).
+var appOOMScoreAdj int
+
+// protectFromOOMKiller makes the init the OOM killer's last choice
+// (oom_score_adj -1000: never): it is in the pod's control group, and a
+// pod at its memory limit must lose the app that outgrew it, not the
+// init that supervises every app and reports their exits. Best effort:
+// an init without CAP_SYS_RESOURCE keeps what it has.
+func protectFromOOMKiller() {
+	data, err := os.ReadFile("/proc/self/oom_score_adj")
+	if err != nil {
+		return
+	}
+	if appOOMScoreAdj, err = strconv.Atoi(strings.TrimSpace(string(data))); err != nil {
+		appOOMScoreAdj = 0
+		return
+	}
+	_ = os.WriteFile("/proc/self/oom_score_adj", []byte("-1000"), 0)
+}

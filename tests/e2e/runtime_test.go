@@ -113,6 +113,14 @@ func TestRuntimeOverRemoteAPI(t *testing.T) {
 	if code != 3 || !strings.Contains(out, "hello from busybox") {
 		t.Errorf("enter: exit %d\n%s", code, out)
 	}
+	// The pod's init is never the OOM killer's choice (the memory hog
+	// below must lose, not the init that reports its exit); the apps
+	// have the default and may not lower it.
+	out, _ = cli("admin", "enter", "web", "--", "/bin/sh", "-c",
+		"echo init=$(cat /proc/1/oom_score_adj) app=$(cat /proc/self/oom_score_adj); echo -1000 > /proc/self/oom_score_adj && echo lowered")
+	if !strings.Contains(out, "init=-1000 app=0") || strings.Contains(out, "lowered") {
+		t.Errorf("oom_score_adj in a pod:\n%s", out)
+	}
 	// The pod has its own network: an address on the pods' bridge, which
 	// it reaches.
 	if out := must("show", "web"); !regexp.MustCompile(`Addresses:\s+10\.88\.\d+\.\d+/16`).MatchString(out) {

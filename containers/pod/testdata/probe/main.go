@@ -103,6 +103,11 @@ func report() {
 		f.Close()
 	}
 	fmt.Println("sysrq=" + errno(err))
+	// The init is the OOM killer's last choice; an app may not make
+	// itself so.
+	data, _ := os.ReadFile("/proc/1/oom_score_adj")
+	fmt.Println("init_oom_score_adj=" + strings.TrimSpace(string(data)))
+	fmt.Println("oom_lower=" + errno(os.WriteFile("/proc/self/oom_score_adj", []byte("-1000"), 0)))
 	exe, err := os.Open("/proc/1/exe")
 	if err == nil {
 		exe.Close()
