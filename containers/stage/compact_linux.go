@@ -87,12 +87,7 @@ func (in *initProc) compact() (bool, error) {
 	in.reaper.mu.Lock()
 	defer in.reaper.mu.Unlock()
 	in.mu.Lock()
-	quiet := !in.stopping && in.busy == 0
-	for _, a := range in.apps {
-		a.mu.Lock()
-		quiet = quiet && !a.exited && a.pid > 0
-		a.mu.Unlock()
-	}
+	quiet := in.quiet()
 	if quiet {
 		in.compacting = true
 	}
@@ -177,6 +172,26 @@ func (in *initProc) compact() (bool, error) {
 	return false, fmt.Errorf("exec: %w", err)
 }
 
+// quiet reports whether the pod may be handed over to a new init: no
+// stop or request in flight, and every app running, not reaped. An app
+// the reaper has reaped but whose exit its waiter has not taken yet is
+// not running: its status is in this process only, and a new init would
+// wait for it forever. in.mu and in.reaper.mu are held.
+func (in *initProc) quiet() bool {
+	if in.stopping || in.busy > 0 {
+		return false
+	}
+	for _, a := range in.apps {
+		a.mu.Lock()
+		running := !a.exited && a.pid > 0
+		a.mu.Unlock()
+		if _, waited := in.reaper.waiting[a.pid]; !running || !waited {
+			return false
+		}
+	}
+	return true
+}
+
 // resume is Main for an init that replaces a compacting one.
 func resume(stateFD string) int {
 	fd, err := strconv.Atoi(stateFD)
@@ -224,6 +239,7 @@ func resume(stateFD string) int {
 		in.apps = append(in.apps, a)
 	}
 	in.reaper.start()
+	in.reaper.lost()
 	l, err := net.FileListener(os.NewFile(uintptr(st.Control), "control"))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "stage-init: resume: control socket: %v\n", err)

@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
 	"sync"
@@ -53,6 +54,23 @@ func (r *reaper) reap() {
 		if ch, ok := r.waiting[pid]; ok {
 			delete(r.waiting, pid)
 			ch <- exitStatus(syscall.WaitStatus(ws))
+		}
+	}
+}
+
+// lost ends the wait for processes that are no children of this
+// process (a resumed init's apps that the one before reaped, which
+// compact rules out): exit status 255, rather than a pod that never
+// ends.
+func (r *reaper) lost() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for pid, ch := range r.waiting {
+		var info unix.Siginfo
+		if unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil) == unix.ECHILD {
+			fmt.Fprintf(os.Stderr, "stage-init: process %d is gone, its exit status lost\n", pid)
+			delete(r.waiting, pid)
+			ch <- ExitStatus{Code: 255}
 		}
 	}
 }
