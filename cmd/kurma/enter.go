@@ -2,12 +2,8 @@ package main
 
 import (
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	kurmav1 "github.com/kurmaos/kurma/api/kurma/v1"
 )
@@ -27,25 +23,18 @@ terminal (resized with yours); the command's exit status is kurma's.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, command := args[0], args[1:]
-			stdinFile, isFile := c.stdin.(*os.File)
-			useTTY := tty || (!noT && isFile && term.IsTerminal(int(stdinFile.Fd())))
+			useTTY := tty || (!noT && c.isTerminal())
 			start := &kurmav1.EnterStart{Pod: ref, App: app, Command: command, Tty: useTTY, Environment: map[string]string{}}
 			for _, e := range env {
 				k, v, _ := cutEnv(e)
 				start.Environment[k] = v
 			}
-			var restore func()
-			if useTTY && isFile && term.IsTerminal(int(stdinFile.Fd())) {
-				if w, h, err := term.GetSize(int(stdinFile.Fd())); err == nil {
-					start.Size = &kurmav1.TerminalSize{Rows: uint32(h), Cols: uint32(w)}
-				}
-				state, err := term.MakeRaw(int(stdinFile.Fd()))
-				if err != nil {
-					return err
-				}
-				restore = func() { _ = term.Restore(int(stdinFile.Fd()), state) } // best effort: the terminal was ours to set
-				defer restore()
+			sess, size, err := c.openSession(useTTY)
+			if err != nil {
+				return err
 			}
+			defer sess.close()
+			start.Size = size
 			api, err := c.api()
 			if err != nil {
 				return err
@@ -54,34 +43,18 @@ terminal (resized with yours); the command's exit status is kurma's.`,
 			if err := stream.Send(&kurmav1.EnterRequest{Part: &kurmav1.EnterRequest_Start{Start: start}}); err != nil {
 				return err
 			}
-			// Resizes of our terminal follow.
-			if restore != nil {
-				winch := make(chan os.Signal, 1)
-				signal.Notify(winch, syscall.SIGWINCH)
-				defer signal.Stop(winch)
-				go func() {
-					for range winch {
-						if w, h, err := term.GetSize(int(stdinFile.Fd())); err == nil {
-							_ = stream.Send(&kurmav1.EnterRequest{Part: &kurmav1.EnterRequest_Resize{Resize: &kurmav1.TerminalSize{Rows: uint32(h), Cols: uint32(w)}}}) // the command may have ended
-						}
-					}
-				}()
-			}
-			go func() {
-				buf := make([]byte, 32<<10)
-				for {
-					n, err := c.stdin.Read(buf)
-					if n > 0 {
-						if stream.Send(&kurmav1.EnterRequest{Part: &kurmav1.EnterRequest_Stdin{Stdin: append([]byte(nil), buf[:n]...)}}) != nil {
-							return
-						}
-					}
-					if err != nil {
-						_ = stream.Send(&kurmav1.EnterRequest{Part: &kurmav1.EnterRequest_StdinClosed{StdinClosed: true}}) // as above
-						return
-					}
-				}
-			}()
+			// The command may have ended when these are sent.
+			defer sess.follow(
+				func(b []byte) error {
+					return stream.Send(&kurmav1.EnterRequest{Part: &kurmav1.EnterRequest_Stdin{Stdin: b}})
+				},
+				func() {
+					_ = stream.Send(&kurmav1.EnterRequest{Part: &kurmav1.EnterRequest_StdinClosed{StdinClosed: true}})
+				},
+				func(sz *kurmav1.TerminalSize) {
+					_ = stream.Send(&kurmav1.EnterRequest{Part: &kurmav1.EnterRequest_Resize{Resize: sz}})
+				},
+			)()
 			for {
 				msg, err := stream.Receive()
 				if err == io.EOF {

@@ -369,3 +369,84 @@ func killParentOf(t *testing.T, cmdline string) {
 	}
 	t.Fatalf("no process %q", cmdline)
 }
+
+// TestRunInteractive runs apps on a terminal with run --interactive:
+// from a pipe (data as it is, the end of stdin the end of the app's
+// input), an app that ends before run attaches (its output from the
+// log), and from a terminal (echo, its size, the exit status), and
+// attaches again to an app a client detached from.
+func TestRunInteractive(t *testing.T) {
+	d := startRealDaemon(t)
+	d.importBusybox(t)
+	kurmaIn := func(stdin string, args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), strings.NewReader(stdin), &out, &errOut, append([]string{"-H", "unix://" + d.socket}, args...))
+		return out.String(), err
+	}
+	out, err := kurmaIn("abc\ndef\n", "run", "--interactive", "example.com/busybox", "--", "/bin/sh", "-c", "echo hi; read x; echo got-$x; cat; exit 4")
+	var ex exitError
+	if !asExit(err, &ex) || int(ex) != 4 || out != "hi\ngot-abc\ndef\n" {
+		t.Errorf("run --interactive from a pipe: %v %q, want exit 4 and hi, got-abc, def", err, out)
+	}
+	out, err = kurmaIn("", "run", "-i", "example.com/busybox", "--", "/bin/sh", "-c", "echo quick; exit 2")
+	if !asExit(err, &ex) || int(ex) != 2 || !strings.Contains(out, "quick") {
+		t.Errorf("run -i of an app that ends at once: %v %q", err, out)
+	}
+	if _, err := kurmaIn("", "run", "--interactive", "--wait", "example.com/busybox"); err == nil {
+		t.Error("run --interactive --wait was taken")
+	}
+	if _, err := kurmaIn("", "attach", "web-none"); err == nil {
+		t.Error("attach to no pod was taken")
+	}
+
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	defer slave.Close()
+	if err := pty.Setsize(slave, &pty.Winsize{Rows: 33, Cols: 111}); err != nil {
+		t.Fatal(err)
+	}
+	var masterOut syncBuffer
+	go io.Copy(&masterOut, master)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(context.Background(), slave, slave, slave, []string{"-H", "unix://" + d.socket, "run", "-i", "--name", "tty", "example.com/busybox", "--", "/bin/sh"})
+	}()
+	io.WriteString(master, "tty; stty size; echo $((6*7)); exit 3\n")
+	select {
+	case err := <-done:
+		if !asExit(err, &ex) || int(ex) != 3 {
+			t.Errorf("run -i on a terminal: %v, want exit status 3", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("run -i did not end: %q", masterOut.String())
+	}
+	time.Sleep(100 * time.Millisecond)
+	if out := masterOut.String(); !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "33 111") || !strings.Contains(out, "42\r\n") {
+		t.Errorf("the app saw no terminal of 33x111, or said nothing:\n%q", out)
+	}
+
+	// Detach (the client ends) and attach again.
+	uuid := strings.TrimSpace(d.must(t, "run", "--name", "again", "example.com/busybox", "--", "true"))
+	_ = uuid
+	ctx, detach := context.WithCancel(context.Background())
+	inR, inW := io.Pipe()
+	var first syncBuffer
+	go func() {
+		done <- run(ctx, inR, &first, io.Discard, []string{"-H", "unix://" + d.socket, "run", "-i", "--name", "loop", "example.com/busybox", "--", "/bin/sh", "-c", "while read x; do echo got-$x; done; exit 6"})
+	}()
+	io.WriteString(inW, "one\n")
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(first.String(), "got-one"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no answer: %q", first.String())
+		}
+	}
+	detach()
+	<-done
+	out, err = kurmaIn("two\n", "attach", "loop")
+	if !asExit(err, &ex) || int(ex) != 6 || out != "got-two\n" {
+		t.Errorf("attach after a detach: %v %q, want exit 6 and got-two alone", err, out)
+	}
+}

@@ -57,7 +57,7 @@ with -H to a remote machine over TLS with a client certificate.`,
 	f.BoolVar(&c.json, "json", false, "print JSON for programs instead of tables")
 	root.AddCommand(
 		c.daemonCmd(), c.consoleCmd(),
-		c.runCmd(), c.listCmd(), c.showCmd(), c.enterCmd(), c.stopCmd(), c.rmCmd(), c.logsCmd(),
+		c.runCmd(), c.listCmd(), c.showCmd(), c.enterCmd(), c.attachCmd(), c.stopCmd(), c.rmCmd(), c.logsCmd(),
 		c.imageCmd(),
 		c.infoCmd(),
 		c.rebootCmd(), c.poweroffCmd(),

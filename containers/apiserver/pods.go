@@ -142,7 +142,11 @@ func (s *PodService) runOptions(ctx context.Context, run *kurmav1.RunSpec, opts 
 				return apiError(err)
 			}
 		}
-		app := pod.ImageApp{Image: name, Labels: labels, Name: a.Name, Exec: a.Exec, User: a.User, Group: a.Group, WorkingDirectory: a.WorkingDirectory}
+		if a.Tty && !a.Interactive {
+			return invalid("create: app %d: tty without interactive", i)
+		}
+		app := pod.ImageApp{Image: name, Labels: labels, Name: a.Name, Exec: a.Exec, User: a.User, Group: a.Group, WorkingDirectory: a.WorkingDirectory,
+			Interactive: a.Interactive, TTY: a.Tty}
 		isos, err := isolators(a.Isolators)
 		if err != nil {
 			return invalid("create: app %d: %v", i, err)
@@ -368,6 +372,65 @@ func (s *PodService) Enter(ctx context.Context, stream *connect.BidiStream[kurma
 	}
 	return stream.Send(&kurmav1.EnterResponse{Part: &kurmav1.EnterResponse_ExitCode{ExitCode: int32(status.Code)}})
 }
+
+func (s *PodService) Attach(ctx context.Context, stream *connect.BidiStream[kurmav1.AttachRequest, kurmav1.AttachResponse]) error {
+	first, err := stream.Receive()
+	if err != nil {
+		return err
+	}
+	start := first.GetStart()
+	if start == nil {
+		return invalid("attach: the first message must name the pod (start)")
+	}
+	p, err := s.get(start.Pod)
+	if err != nil {
+		return err
+	}
+	// The end of the client's requests detaches it.
+	ctx, detach := context.WithCancel(ctx)
+	defer detach()
+	stdinR, stdinW := io.Pipe()
+	resize := make(chan pod.WindowSize, 4)
+	go func() {
+		for {
+			msg, err := stream.Receive()
+			if err != nil {
+				// Not the end of the app's input: no ^D.
+				stdinW.CloseWithError(errDetached)
+				detach()
+				return
+			}
+			switch part := msg.Part.(type) {
+			case *kurmav1.AttachRequest_Stdin:
+				if _, err := stdinW.Write(part.Stdin); err != nil {
+					return
+				}
+			case *kurmav1.AttachRequest_Resize:
+				select {
+				case resize <- pod.WindowSize{Rows: uint16(part.Resize.Rows), Cols: uint16(part.Resize.Cols)}:
+				default: // the next one wins
+				}
+			case *kurmav1.AttachRequest_StdinClosed:
+				stdinW.Close() // the app's input ends; the client stays
+			}
+		}
+	}()
+	out := &streamWriter{mu: &sync.Mutex{}, send: func(b []byte) error {
+		return stream.Send(&kurmav1.AttachResponse{Part: &kurmav1.AttachResponse_Stdout{Stdout: b}})
+	}}
+	opts := pod.AttachOptions{App: start.App, TTY: start.Tty, Stdin: stdinR, Stdout: out, Resize: resize}
+	if sz := start.Size; sz != nil {
+		opts.Rows, opts.Cols = uint16(sz.Rows), uint16(sz.Cols)
+	}
+	status, err := p.Attach(ctx, opts)
+	stdinR.Close()
+	if err != nil {
+		return apiError(err)
+	}
+	return stream.Send(&kurmav1.AttachResponse{Part: &kurmav1.AttachResponse_ExitCode{ExitCode: int32(status.Code)}})
+}
+
+var errDetached = errors.New("the client detached")
 
 // chooseApp names the app to enter: the one asked for, or the pod's only
 // app.

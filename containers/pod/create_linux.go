@@ -365,7 +365,7 @@ func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, []string
 			Name: a.name, Lowers: lowers, ReadOnlyRootFS: a.ro, Exec: a.app.Exec,
 			User: a.app.User, Group: a.app.Group, SupplementaryGIDs: a.app.SupplementaryGIDs,
 			WorkingDirectory: a.app.WorkingDirectory,
-			Isolation:        ai.iso, Privileged: ai.privileged,
+			Isolation:        ai.iso, Privileged: ai.privileged, Interactive: a.interactive, TTY: a.tty,
 			Cgroup: stage.AppCgroup{V2: places[i].V2, V1: places[i].V1, OOMEvents: places[i].OOMEvents},
 		}
 		for _, m := range places[i].Mounts {

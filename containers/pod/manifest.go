@@ -44,6 +44,25 @@ type ImageApp struct {
 	ReadOnlyRootFS bool
 	// Isolators are added to the app's (the image's).
 	Isolators types.Isolators
+	// Interactive runs the app on a terminal that clients attach to
+	// (the app annotation InteractiveAnnotation); TTY makes it one for
+	// clients on a terminal.
+	Interactive, TTY bool
+}
+
+// InteractiveAnnotation on an app of a pod manifest runs the app on a
+// terminal held by its pod's init, which clients attach to (Pod.Attach,
+// kurma run --interactive, kurma attach), instead of with /dev/null as
+// its stdin and its output to the log alone. "tty": a terminal as
+// terminals are (echo, \r\n), for clients on a terminal; "true": one
+// that passes data as it is; "false": none.
+const InteractiveAnnotation = "kurmaos.io/interactive"
+
+// interactive reports whether the pod manifest's app asks for a
+// terminal, and which.
+func interactive(ra schema.RuntimeApp) (on, tty bool) {
+	v, _ := ra.Annotations.Get(InteractiveAnnotation)
+	return v == "true" || v == "tty", v == "tty"
 }
 
 // ParseManifest decodes and checks a pod manifest against the schema.
@@ -88,6 +107,8 @@ type appPlan struct {
 	mounts []mountPlan
 	ro     bool
 	annots types.Annotations
+	// interactive, tty: InteractiveAnnotation.
+	interactive, tty bool
 }
 
 type mountPlan struct {
@@ -162,6 +183,12 @@ func fromImages(images *image.Store, apps []ImageApp, volumes []types.Volume) (*
 			return nil, err
 		}
 		ra := schema.RuntimeApp{Name: *an, Image: schema.RuntimeImage{ID: *id, Name: iname}, App: app, Mounts: ia.Mounts, ReadOnlyRootFS: ia.ReadOnlyRootFS}
+		switch {
+		case ia.Interactive && ia.TTY:
+			ra.Annotations.Set(InteractiveAnnotation, "tty")
+		case ia.Interactive:
+			ra.Annotations.Set(InteractiveAnnotation, "true")
+		}
 		// A mount point nothing fills gets an empty volume of its own
 		// name, shared by the apps that have it.
 		for _, mp := range app.MountPoints {
@@ -359,6 +386,10 @@ func validateApp(ctx context.Context, images *image.Store, ra *schema.RuntimeApp
 		ap.mounts = append(ap.mounts, mountPlan{volume: v, target: target, readOnly: readOnly(v, m, app.MountPoints), recursive: v.Recursive == nil || *v.Recursive})
 	}
 	ap.annots = appAnnotations(img, *ra)
+	if v, ok := ra.Annotations.Get(InteractiveAnnotation); ok && v != "true" && v != "tty" && v != "false" {
+		return nil, invalid("app %s: annotation %s is %q: want tty, true or false", ra.Name, InteractiveAnnotation, v)
+	}
+	ap.interactive, ap.tty = interactive(*ra)
 	return ap, nil
 }
 

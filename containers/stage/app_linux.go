@@ -26,9 +26,16 @@ type app struct {
 	out   *os.File // write end of the log pipe, given to every process
 	pid   int
 	exit  <-chan ExitStatus
+	// term is an interactive app's terminal; nil: its stdin is
+	// /dev/null, its output the log pipe.
+	term  *terminal
+	slave *os.File // the terminal's app end, until the app starts
+	// ended is closed when the app's exit is recorded (status).
+	ended chan struct{}
 
 	mu     sync.Mutex
 	exited bool
+	status ExitStatus
 }
 
 // onThread runs fn on a new OS thread that is thrown away afterwards:
@@ -350,11 +357,20 @@ func (in *initProc) spawnApp(a *app) error {
 		return err
 	}
 	defer null.Close()
+	files := []uintptr{null.Fd(), a.out.Fd(), a.out.Fd()}
+	if a.term != nil {
+		files = []uintptr{a.slave.Fd(), a.slave.Fd(), a.slave.Fd()}
+	}
 	pid, ch, err := in.reaper.spawn(procSpec{
 		path: a.path, argv: a.cfg.Exec, env: a.cfg.Env, dir: a.dir, cred: a.cred,
-		files: []uintptr{null.Fd(), a.out.Fd(), a.out.Fd()},
-		iso:   &a.cfg.Isolation, cgroup: &a.cfg.Cgroup, ns: in.ns.joins(),
+		files: files, tty: a.term != nil,
+		iso: &a.cfg.Isolation, cgroup: &a.cfg.Cgroup, ns: in.ns.joins(),
 	})
+	if a.slave != nil {
+		// Only the app holds its terminal now: the relay sees it close.
+		a.slave.Close()
+		a.slave = nil
+	}
 	if err != nil {
 		return fmt.Errorf("app %s: %w", a.cfg.Name, err)
 	}
@@ -369,8 +385,9 @@ func (in *initProc) spawnApp(a *app) error {
 func (in *initProc) wait(a *app) ExitStatus {
 	st := <-a.exit
 	a.mu.Lock()
-	a.exited = true
+	a.exited, a.status = true, st
 	a.mu.Unlock()
+	defer close(a.ended)
 	oom := st.Signal == unix.SIGKILL.String() && oomKills(a.cfg.Cgroup.OOMEvents) > 0
 	in.update(func(s *Status) {
 		as := s.app(a.cfg.Name)
@@ -388,6 +405,14 @@ func (in *initProc) postStop(a *app) {
 		if err != nil {
 			in.update(func(s *Status) { s.app(a.cfg.Name).Error = err.Error() })
 			fmt.Fprintf(a.out, "kurma: %v\n", err)
+		}
+	}
+	if a.term != nil {
+		// What the app wrote last is still on its terminal: the relay
+		// writes it to the log (and the client) before the log closes.
+		select {
+		case <-a.term.done:
+		case <-time.After(time.Second): // a process it left behind holds the terminal
 		}
 	}
 	a.out.Close()

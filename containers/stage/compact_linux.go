@@ -173,7 +173,8 @@ func (in *initProc) compact() (bool, error) {
 }
 
 // quiet reports whether the pod may be handed over to a new init: no
-// stop or request in flight, and every app running, not reaped. An app
+// stop or request in flight, no interactive app, and every app running,
+// not reaped. An app
 // the reaper has reaped but whose exit its waiter has not taken yet is
 // not running: its status is in this process only, and a new init would
 // wait for it forever. in.mu and in.reaper.mu are held.
@@ -182,6 +183,9 @@ func (in *initProc) quiet() bool {
 		return false
 	}
 	for _, a := range in.apps {
+		if a.term != nil {
+			return false // its terminal and its relay are this process's
+		}
 		a.mu.Lock()
 		running := !a.exited && a.pid > 0
 		a.mu.Unlock()
@@ -227,7 +231,7 @@ func resume(stateFD string) int {
 	}
 	in.reaper = &reaper{waiting: map[int]chan ExitStatus{}}
 	for i, ra := range st.Apps {
-		a := &app{cfg: st.Config.Apps[i], mntns: os.NewFile(uintptr(ra.MntNS), "mntns"), path: ra.Path, dir: ra.Dir,
+		a := &app{cfg: st.Config.Apps[i], ended: make(chan struct{}), mntns: os.NewFile(uintptr(ra.MntNS), "mntns"), path: ra.Path, dir: ra.Dir,
 			cred: &syscall.Credential{Uid: ra.UID, Gid: ra.GID, Groups: ra.Groups}, out: os.NewFile(uintptr(ra.Out), "log"), pid: ra.Pid}
 		ch := make(chan ExitStatus, 1)
 		in.reaper.waiting[ra.Pid] = ch

@@ -54,6 +54,10 @@ func (in *initProc) handle(c *net.UnixConn) {
 		if err := in.enter(c, req.Enter, files); err != nil {
 			_ = Send(c, Reply{Error: err.Error()}) // nothing more to tell a caller that is gone
 		}
+	case OpAttach:
+		if err := in.attach(c, req.App, files); err != nil {
+			_ = Send(c, Reply{Error: err.Error()}) // as above
+		}
 	default:
 		_ = Send(c, Reply{Error: fmt.Sprintf("unknown operation %q", req.Op)})
 	}

@@ -242,7 +242,7 @@ func (in *initProc) setup() error {
 		}
 	}
 	for _, ac := range in.cfg.Apps {
-		a := &app{cfg: ac}
+		a := &app{cfg: ac, ended: make(chan struct{})}
 		r, w, err := os.Pipe()
 		if err != nil {
 			return err
@@ -250,6 +250,20 @@ func (in *initProc) setup() error {
 		a.log = newLog(LogPath(in.cfg.Dir, ac.Name), in.cfg.LogMaxBytes)
 		a.out = w
 		go a.log.copyFrom(r)
+		if ac.Interactive {
+			master, slave, err := in.openPty()
+			if err != nil {
+				return fmt.Errorf("app %s: terminal: %w", ac.Name, err)
+			}
+			if !ac.TTY {
+				if err := plainTerminal(master); err != nil {
+					return fmt.Errorf("app %s: terminal: %w", ac.Name, err)
+				}
+			}
+			a.term = &terminal{master: master, log: w, done: make(chan struct{})}
+			a.slave = slave
+			go a.term.relay()
+		}
 		in.apps = append(in.apps, a)
 	}
 	return nil

@@ -97,6 +97,15 @@ type AppConfig struct {
 	// APISocket is the daemon's API socket, bound at APISocketTarget in
 	// the app (host/api-access).
 	APISocket string `json:"apiSocket,omitempty"`
+	// Interactive gives the app a terminal of the pod's devpts as its
+	// stdin, stdout and stderr, held by the init, which clients attach
+	// to (OpAttach); its output goes to the app's log too.
+	Interactive bool `json:"interactive,omitempty"`
+	// TTY leaves the interactive app's terminal as terminals are (echo,
+	// \r\n, ^C): for clients on a terminal. Without it, the terminal
+	// neither echoes nor translates the app's output: for clients that
+	// read and write data.
+	TTY bool `json:"tty,omitempty"`
 }
 
 // APISocketTarget is where host/api-access puts the API socket in an
@@ -156,6 +165,8 @@ type Request struct {
 	Op    string        `json:"op"`
 	Grace time.Duration `json:"grace,omitempty"`
 	Enter *EnterRequest `json:"enter,omitempty"`
+	// App is the interactive app to attach to (OpAttach).
+	App string `json:"app,omitempty"`
 }
 
 // Control operations.
@@ -163,6 +174,12 @@ const (
 	OpStop     = "stop"
 	OpEnter    = "enter"
 	OpListener = "listener"
+	// OpAttach attaches to an interactive app's terminal: the request
+	// carries one descriptor, where the terminal's output goes (the
+	// output from the app's start comes first, for the first attach);
+	// the reply carries the terminal's master, for input and sizes; the
+	// last reply is the app's exit.
+	OpAttach = "attach"
 )
 
 // EnterRequest runs a command in a running app: its mount namespace and

@@ -672,8 +672,14 @@ type AppSpec struct {
 	WorkingDirectory string            `protobuf:"bytes,7,opt,name=working_directory,json=workingDirectory,proto3" json:"working_directory,omitempty"`
 	Mounts           []*Mount          `protobuf:"bytes,8,rep,name=mounts,proto3" json:"mounts,omitempty"`
 	Isolators        []*Isolator       `protobuf:"bytes,9,rep,name=isolators,proto3" json:"isolators,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Run the app on a terminal that clients attach to (Attach), instead
+	// of with no input and its output to its log alone.
+	Interactive bool `protobuf:"varint,10,opt,name=interactive,proto3" json:"interactive,omitempty"`
+	// With interactive: a terminal for clients on a terminal (echo, \r\n);
+	// without, one that passes data as it is.
+	Tty           bool `protobuf:"varint,11,opt,name=tty,proto3" json:"tty,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AppSpec) Reset() {
@@ -767,6 +773,20 @@ func (x *AppSpec) GetIsolators() []*Isolator {
 		return x.Isolators
 	}
 	return nil
+}
+
+func (x *AppSpec) GetInteractive() bool {
+	if x != nil {
+		return x.Interactive
+	}
+	return false
+}
+
+func (x *AppSpec) GetTty() bool {
+	if x != nil {
+		return x.Tty
+	}
+	return false
 }
 
 type Volume struct {
@@ -1676,6 +1696,274 @@ func (x *EnterStart) GetEnvironment() map[string]string {
 	return nil
 }
 
+type AttachRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Part:
+	//
+	//	*AttachRequest_Start
+	//	*AttachRequest_Stdin
+	//	*AttachRequest_Resize
+	//	*AttachRequest_StdinClosed
+	Part          isAttachRequest_Part `protobuf_oneof:"part"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttachRequest) Reset() {
+	*x = AttachRequest{}
+	mi := &file_kurma_v1_pods_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttachRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttachRequest) ProtoMessage() {}
+
+func (x *AttachRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kurma_v1_pods_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttachRequest.ProtoReflect.Descriptor instead.
+func (*AttachRequest) Descriptor() ([]byte, []int) {
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *AttachRequest) GetPart() isAttachRequest_Part {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *AttachRequest) GetStart() *AttachStart {
+	if x != nil {
+		if x, ok := x.Part.(*AttachRequest_Start); ok {
+			return x.Start
+		}
+	}
+	return nil
+}
+
+func (x *AttachRequest) GetStdin() []byte {
+	if x != nil {
+		if x, ok := x.Part.(*AttachRequest_Stdin); ok {
+			return x.Stdin
+		}
+	}
+	return nil
+}
+
+func (x *AttachRequest) GetResize() *TerminalSize {
+	if x != nil {
+		if x, ok := x.Part.(*AttachRequest_Resize); ok {
+			return x.Resize
+		}
+	}
+	return nil
+}
+
+func (x *AttachRequest) GetStdinClosed() bool {
+	if x != nil {
+		if x, ok := x.Part.(*AttachRequest_StdinClosed); ok {
+			return x.StdinClosed
+		}
+	}
+	return false
+}
+
+type isAttachRequest_Part interface {
+	isAttachRequest_Part()
+}
+
+type AttachRequest_Start struct {
+	Start *AttachStart `protobuf:"bytes,1,opt,name=start,proto3,oneof"`
+}
+
+type AttachRequest_Stdin struct {
+	Stdin []byte `protobuf:"bytes,2,opt,name=stdin,proto3,oneof"`
+}
+
+type AttachRequest_Resize struct {
+	Resize *TerminalSize `protobuf:"bytes,3,opt,name=resize,proto3,oneof"`
+}
+
+type AttachRequest_StdinClosed struct {
+	// The client closed its stdin (without a TTY: the app's input ends).
+	StdinClosed bool `protobuf:"varint,4,opt,name=stdin_closed,json=stdinClosed,proto3,oneof"`
+}
+
+func (*AttachRequest_Start) isAttachRequest_Part() {}
+
+func (*AttachRequest_Stdin) isAttachRequest_Part() {}
+
+func (*AttachRequest_Resize) isAttachRequest_Part() {}
+
+func (*AttachRequest_StdinClosed) isAttachRequest_Part() {}
+
+type AttachStart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Pod   string                 `protobuf:"bytes,1,opt,name=pod,proto3" json:"pod,omitempty"`
+	// The interactive app; may be empty when the pod has one.
+	App string `protobuf:"bytes,2,opt,name=app,proto3" json:"app,omitempty"`
+	// The client is a terminal.
+	Tty           bool          `protobuf:"varint,3,opt,name=tty,proto3" json:"tty,omitempty"`
+	Size          *TerminalSize `protobuf:"bytes,4,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttachStart) Reset() {
+	*x = AttachStart{}
+	mi := &file_kurma_v1_pods_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttachStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttachStart) ProtoMessage() {}
+
+func (x *AttachStart) ProtoReflect() protoreflect.Message {
+	mi := &file_kurma_v1_pods_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttachStart.ProtoReflect.Descriptor instead.
+func (*AttachStart) Descriptor() ([]byte, []int) {
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *AttachStart) GetPod() string {
+	if x != nil {
+		return x.Pod
+	}
+	return ""
+}
+
+func (x *AttachStart) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *AttachStart) GetTty() bool {
+	if x != nil {
+		return x.Tty
+	}
+	return false
+}
+
+func (x *AttachStart) GetSize() *TerminalSize {
+	if x != nil {
+		return x.Size
+	}
+	return nil
+}
+
+type AttachResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Part:
+	//
+	//	*AttachResponse_Stdout
+	//	*AttachResponse_ExitCode
+	Part          isAttachResponse_Part `protobuf_oneof:"part"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttachResponse) Reset() {
+	*x = AttachResponse{}
+	mi := &file_kurma_v1_pods_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttachResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttachResponse) ProtoMessage() {}
+
+func (x *AttachResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kurma_v1_pods_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttachResponse.ProtoReflect.Descriptor instead.
+func (*AttachResponse) Descriptor() ([]byte, []int) {
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *AttachResponse) GetPart() isAttachResponse_Part {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *AttachResponse) GetStdout() []byte {
+	if x != nil {
+		if x, ok := x.Part.(*AttachResponse_Stdout); ok {
+			return x.Stdout
+		}
+	}
+	return nil
+}
+
+func (x *AttachResponse) GetExitCode() int32 {
+	if x != nil {
+		if x, ok := x.Part.(*AttachResponse_ExitCode); ok {
+			return x.ExitCode
+		}
+	}
+	return 0
+}
+
+type isAttachResponse_Part interface {
+	isAttachResponse_Part()
+}
+
+type AttachResponse_Stdout struct {
+	Stdout []byte `protobuf:"bytes,1,opt,name=stdout,proto3,oneof"`
+}
+
+type AttachResponse_ExitCode struct {
+	// The app exited (128+N when killed by signal N).
+	ExitCode int32 `protobuf:"varint,2,opt,name=exit_code,json=exitCode,proto3,oneof"`
+}
+
+func (*AttachResponse_Stdout) isAttachResponse_Part() {}
+
+func (*AttachResponse_ExitCode) isAttachResponse_Part() {}
+
 type TerminalSize struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Rows          uint32                 `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
@@ -1686,7 +1974,7 @@ type TerminalSize struct {
 
 func (x *TerminalSize) Reset() {
 	*x = TerminalSize{}
-	mi := &file_kurma_v1_pods_proto_msgTypes[22]
+	mi := &file_kurma_v1_pods_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1698,7 +1986,7 @@ func (x *TerminalSize) String() string {
 func (*TerminalSize) ProtoMessage() {}
 
 func (x *TerminalSize) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_pods_proto_msgTypes[22]
+	mi := &file_kurma_v1_pods_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1711,7 +1999,7 @@ func (x *TerminalSize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminalSize.ProtoReflect.Descriptor instead.
 func (*TerminalSize) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{22}
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TerminalSize) GetRows() uint32 {
@@ -1742,7 +2030,7 @@ type EnterResponse struct {
 
 func (x *EnterResponse) Reset() {
 	*x = EnterResponse{}
-	mi := &file_kurma_v1_pods_proto_msgTypes[23]
+	mi := &file_kurma_v1_pods_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +2042,7 @@ func (x *EnterResponse) String() string {
 func (*EnterResponse) ProtoMessage() {}
 
 func (x *EnterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_pods_proto_msgTypes[23]
+	mi := &file_kurma_v1_pods_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +2055,7 @@ func (x *EnterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnterResponse.ProtoReflect.Descriptor instead.
 func (*EnterResponse) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{23}
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *EnterResponse) GetPart() isEnterResponse_Part {
@@ -1841,7 +2129,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_kurma_v1_pods_proto_msgTypes[24]
+	mi := &file_kurma_v1_pods_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1853,7 +2141,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_pods_proto_msgTypes[24]
+	mi := &file_kurma_v1_pods_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1866,7 +2154,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{24}
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *LogsRequest) GetPod() string {
@@ -1909,7 +2197,7 @@ type LogsResponse struct {
 
 func (x *LogsResponse) Reset() {
 	*x = LogsResponse{}
-	mi := &file_kurma_v1_pods_proto_msgTypes[25]
+	mi := &file_kurma_v1_pods_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1921,7 +2209,7 @@ func (x *LogsResponse) String() string {
 func (*LogsResponse) ProtoMessage() {}
 
 func (x *LogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kurma_v1_pods_proto_msgTypes[25]
+	mi := &file_kurma_v1_pods_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1934,7 +2222,7 @@ func (x *LogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsResponse.ProtoReflect.Descriptor instead.
 func (*LogsResponse) Descriptor() ([]byte, []int) {
-	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{25}
+	return file_kurma_v1_pods_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *LogsResponse) GetApp() string {
@@ -2013,7 +2301,7 @@ const file_kurma_v1_pods_proto_rawDesc = "" +
 	"\avolumes\x18\x02 \x03(\v2\x10.kurma.v1.VolumeR\avolumes\x120\n" +
 	"\tisolators\x18\x03 \x03(\v2\x12.kurma.v1.IsolatorR\tisolators\x12\x14\n" +
 	"\x05fetch\x18\x04 \x01(\bR\x05fetch\x12!\n" +
-	"\fhost_network\x18\x05 \x01(\bR\vhostNetwork\"\xff\x02\n" +
+	"\fhost_network\x18\x05 \x01(\bR\vhostNetwork\"\xb3\x03\n" +
 	"\aAppSpec\x12\x14\n" +
 	"\x05image\x18\x01 \x01(\tR\x05image\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -2023,7 +2311,10 @@ const file_kurma_v1_pods_proto_rawDesc = "" +
 	"\x05group\x18\x06 \x01(\tR\x05group\x12+\n" +
 	"\x11working_directory\x18\a \x01(\tR\x10workingDirectory\x12'\n" +
 	"\x06mounts\x18\b \x03(\v2\x0f.kurma.v1.MountR\x06mounts\x120\n" +
-	"\tisolators\x18\t \x03(\v2\x12.kurma.v1.IsolatorR\tisolators\x1a>\n" +
+	"\tisolators\x18\t \x03(\v2\x12.kurma.v1.IsolatorR\tisolators\x12 \n" +
+	"\vinteractive\x18\n" +
+	" \x01(\bR\vinteractive\x12\x10\n" +
+	"\x03tty\x18\v \x01(\bR\x03tty\x1a>\n" +
 	"\x10EnvironmentEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbb\x01\n" +
@@ -2081,7 +2372,22 @@ const file_kurma_v1_pods_proto_rawDesc = "" +
 	"\venvironment\x18\x06 \x03(\v2%.kurma.v1.EnterStart.EnvironmentEntryR\venvironment\x1a>\n" +
 	"\x10EnvironmentEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"6\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb5\x01\n" +
+	"\rAttachRequest\x12-\n" +
+	"\x05start\x18\x01 \x01(\v2\x15.kurma.v1.AttachStartH\x00R\x05start\x12\x16\n" +
+	"\x05stdin\x18\x02 \x01(\fH\x00R\x05stdin\x120\n" +
+	"\x06resize\x18\x03 \x01(\v2\x16.kurma.v1.TerminalSizeH\x00R\x06resize\x12#\n" +
+	"\fstdin_closed\x18\x04 \x01(\bH\x00R\vstdinClosedB\x06\n" +
+	"\x04part\"o\n" +
+	"\vAttachStart\x12\x10\n" +
+	"\x03pod\x18\x01 \x01(\tR\x03pod\x12\x10\n" +
+	"\x03app\x18\x02 \x01(\tR\x03app\x12\x10\n" +
+	"\x03tty\x18\x03 \x01(\bR\x03tty\x12*\n" +
+	"\x04size\x18\x04 \x01(\v2\x16.kurma.v1.TerminalSizeR\x04size\"Q\n" +
+	"\x0eAttachResponse\x12\x18\n" +
+	"\x06stdout\x18\x01 \x01(\fH\x00R\x06stdout\x12\x1d\n" +
+	"\texit_code\x18\x02 \x01(\x05H\x00R\bexitCodeB\x06\n" +
+	"\x04part\"6\n" +
 	"\fTerminalSize\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\rR\x04rows\x12\x12\n" +
 	"\x04cols\x18\x02 \x01(\rR\x04cols\"j\n" +
@@ -2111,7 +2417,7 @@ const file_kurma_v1_pods_proto_rawDesc = "" +
 	"\x15APP_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11APP_STATE_WAITING\x10\x01\x12\x15\n" +
 	"\x11APP_STATE_RUNNING\x10\x02\x12\x14\n" +
-	"\x10APP_STATE_EXITED\x10\x032\xfc\x03\n" +
+	"\x10APP_STATE_EXITED\x10\x032\xbd\x04\n" +
 	"\n" +
 	"PodService\x12A\n" +
 	"\x06Create\x12\x1a.kurma.v1.CreatePodRequest\x1a\x1b.kurma.v1.CreatePodResponse\x12=\n" +
@@ -2119,7 +2425,8 @@ const file_kurma_v1_pods_proto_rawDesc = "" +
 	"\x03Get\x12\x17.kurma.v1.GetPodRequest\x1a\x18.kurma.v1.GetPodResponse\x12;\n" +
 	"\x04Stop\x12\x18.kurma.v1.StopPodRequest\x1a\x19.kurma.v1.StopPodResponse\x12A\n" +
 	"\x06Remove\x12\x1a.kurma.v1.RemovePodRequest\x1a\x1b.kurma.v1.RemovePodResponse\x12<\n" +
-	"\x05Enter\x12\x16.kurma.v1.EnterRequest\x1a\x17.kurma.v1.EnterResponse(\x010\x01\x127\n" +
+	"\x05Enter\x12\x16.kurma.v1.EnterRequest\x1a\x17.kurma.v1.EnterResponse(\x010\x01\x12?\n" +
+	"\x06Attach\x12\x17.kurma.v1.AttachRequest\x1a\x18.kurma.v1.AttachResponse(\x010\x01\x127\n" +
 	"\x04Logs\x12\x15.kurma.v1.LogsRequest\x1a\x16.kurma.v1.LogsResponse0\x01\x12;\n" +
 	"\x04Wait\x12\x18.kurma.v1.WaitPodRequest\x1a\x19.kurma.v1.WaitPodResponseB/Z-github.com/kurmaos/kurma/api/kurma/v1;kurmav1b\x06proto3"
 
@@ -2136,7 +2443,7 @@ func file_kurma_v1_pods_proto_rawDescGZIP() []byte {
 }
 
 var file_kurma_v1_pods_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_kurma_v1_pods_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_kurma_v1_pods_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_kurma_v1_pods_proto_goTypes = []any{
 	(PodState)(0),                 // 0: kurma.v1.PodState
 	(AppState)(0),                 // 1: kurma.v1.AppState
@@ -2162,29 +2469,32 @@ var file_kurma_v1_pods_proto_goTypes = []any{
 	(*RemovePodResponse)(nil),     // 21: kurma.v1.RemovePodResponse
 	(*EnterRequest)(nil),          // 22: kurma.v1.EnterRequest
 	(*EnterStart)(nil),            // 23: kurma.v1.EnterStart
-	(*TerminalSize)(nil),          // 24: kurma.v1.TerminalSize
-	(*EnterResponse)(nil),         // 25: kurma.v1.EnterResponse
-	(*LogsRequest)(nil),           // 26: kurma.v1.LogsRequest
-	(*LogsResponse)(nil),          // 27: kurma.v1.LogsResponse
-	nil,                           // 28: kurma.v1.AppSpec.EnvironmentEntry
-	nil,                           // 29: kurma.v1.EnterStart.EnvironmentEntry
-	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
+	(*AttachRequest)(nil),         // 24: kurma.v1.AttachRequest
+	(*AttachStart)(nil),           // 25: kurma.v1.AttachStart
+	(*AttachResponse)(nil),        // 26: kurma.v1.AttachResponse
+	(*TerminalSize)(nil),          // 27: kurma.v1.TerminalSize
+	(*EnterResponse)(nil),         // 28: kurma.v1.EnterResponse
+	(*LogsRequest)(nil),           // 29: kurma.v1.LogsRequest
+	(*LogsResponse)(nil),          // 30: kurma.v1.LogsResponse
+	nil,                           // 31: kurma.v1.AppSpec.EnvironmentEntry
+	nil,                           // 32: kurma.v1.EnterStart.EnvironmentEntry
+	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
 }
 var file_kurma_v1_pods_proto_depIdxs = []int32{
 	0,  // 0: kurma.v1.Pod.state:type_name -> kurma.v1.PodState
 	3,  // 1: kurma.v1.Pod.apps:type_name -> kurma.v1.App
-	30, // 2: kurma.v1.Pod.created_at:type_name -> google.protobuf.Timestamp
-	30, // 3: kurma.v1.Pod.started_at:type_name -> google.protobuf.Timestamp
-	30, // 4: kurma.v1.Pod.finished_at:type_name -> google.protobuf.Timestamp
+	33, // 2: kurma.v1.Pod.created_at:type_name -> google.protobuf.Timestamp
+	33, // 3: kurma.v1.Pod.started_at:type_name -> google.protobuf.Timestamp
+	33, // 4: kurma.v1.Pod.finished_at:type_name -> google.protobuf.Timestamp
 	4,  // 5: kurma.v1.Pod.isolators:type_name -> kurma.v1.IsolatorStatus
 	1,  // 6: kurma.v1.App.state:type_name -> kurma.v1.AppState
-	30, // 7: kurma.v1.App.started_at:type_name -> google.protobuf.Timestamp
-	30, // 8: kurma.v1.App.finished_at:type_name -> google.protobuf.Timestamp
+	33, // 7: kurma.v1.App.started_at:type_name -> google.protobuf.Timestamp
+	33, // 8: kurma.v1.App.finished_at:type_name -> google.protobuf.Timestamp
 	6,  // 9: kurma.v1.CreatePodRequest.run:type_name -> kurma.v1.RunSpec
 	7,  // 10: kurma.v1.RunSpec.apps:type_name -> kurma.v1.AppSpec
 	8,  // 11: kurma.v1.RunSpec.volumes:type_name -> kurma.v1.Volume
 	10, // 12: kurma.v1.RunSpec.isolators:type_name -> kurma.v1.Isolator
-	28, // 13: kurma.v1.AppSpec.environment:type_name -> kurma.v1.AppSpec.EnvironmentEntry
+	31, // 13: kurma.v1.AppSpec.environment:type_name -> kurma.v1.AppSpec.EnvironmentEntry
 	9,  // 14: kurma.v1.AppSpec.mounts:type_name -> kurma.v1.Mount
 	10, // 15: kurma.v1.AppSpec.isolators:type_name -> kurma.v1.Isolator
 	2,  // 16: kurma.v1.CreatePodResponse.pod:type_name -> kurma.v1.Pod
@@ -2193,30 +2503,35 @@ var file_kurma_v1_pods_proto_depIdxs = []int32{
 	2,  // 19: kurma.v1.WaitPodResponse.pod:type_name -> kurma.v1.Pod
 	2,  // 20: kurma.v1.StopPodResponse.pod:type_name -> kurma.v1.Pod
 	23, // 21: kurma.v1.EnterRequest.start:type_name -> kurma.v1.EnterStart
-	24, // 22: kurma.v1.EnterRequest.resize:type_name -> kurma.v1.TerminalSize
-	24, // 23: kurma.v1.EnterStart.size:type_name -> kurma.v1.TerminalSize
-	29, // 24: kurma.v1.EnterStart.environment:type_name -> kurma.v1.EnterStart.EnvironmentEntry
-	5,  // 25: kurma.v1.PodService.Create:input_type -> kurma.v1.CreatePodRequest
-	12, // 26: kurma.v1.PodService.List:input_type -> kurma.v1.ListPodsRequest
-	14, // 27: kurma.v1.PodService.Get:input_type -> kurma.v1.GetPodRequest
-	18, // 28: kurma.v1.PodService.Stop:input_type -> kurma.v1.StopPodRequest
-	20, // 29: kurma.v1.PodService.Remove:input_type -> kurma.v1.RemovePodRequest
-	22, // 30: kurma.v1.PodService.Enter:input_type -> kurma.v1.EnterRequest
-	26, // 31: kurma.v1.PodService.Logs:input_type -> kurma.v1.LogsRequest
-	16, // 32: kurma.v1.PodService.Wait:input_type -> kurma.v1.WaitPodRequest
-	11, // 33: kurma.v1.PodService.Create:output_type -> kurma.v1.CreatePodResponse
-	13, // 34: kurma.v1.PodService.List:output_type -> kurma.v1.ListPodsResponse
-	15, // 35: kurma.v1.PodService.Get:output_type -> kurma.v1.GetPodResponse
-	19, // 36: kurma.v1.PodService.Stop:output_type -> kurma.v1.StopPodResponse
-	21, // 37: kurma.v1.PodService.Remove:output_type -> kurma.v1.RemovePodResponse
-	25, // 38: kurma.v1.PodService.Enter:output_type -> kurma.v1.EnterResponse
-	27, // 39: kurma.v1.PodService.Logs:output_type -> kurma.v1.LogsResponse
-	17, // 40: kurma.v1.PodService.Wait:output_type -> kurma.v1.WaitPodResponse
-	33, // [33:41] is the sub-list for method output_type
-	25, // [25:33] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	27, // 22: kurma.v1.EnterRequest.resize:type_name -> kurma.v1.TerminalSize
+	27, // 23: kurma.v1.EnterStart.size:type_name -> kurma.v1.TerminalSize
+	32, // 24: kurma.v1.EnterStart.environment:type_name -> kurma.v1.EnterStart.EnvironmentEntry
+	25, // 25: kurma.v1.AttachRequest.start:type_name -> kurma.v1.AttachStart
+	27, // 26: kurma.v1.AttachRequest.resize:type_name -> kurma.v1.TerminalSize
+	27, // 27: kurma.v1.AttachStart.size:type_name -> kurma.v1.TerminalSize
+	5,  // 28: kurma.v1.PodService.Create:input_type -> kurma.v1.CreatePodRequest
+	12, // 29: kurma.v1.PodService.List:input_type -> kurma.v1.ListPodsRequest
+	14, // 30: kurma.v1.PodService.Get:input_type -> kurma.v1.GetPodRequest
+	18, // 31: kurma.v1.PodService.Stop:input_type -> kurma.v1.StopPodRequest
+	20, // 32: kurma.v1.PodService.Remove:input_type -> kurma.v1.RemovePodRequest
+	22, // 33: kurma.v1.PodService.Enter:input_type -> kurma.v1.EnterRequest
+	24, // 34: kurma.v1.PodService.Attach:input_type -> kurma.v1.AttachRequest
+	29, // 35: kurma.v1.PodService.Logs:input_type -> kurma.v1.LogsRequest
+	16, // 36: kurma.v1.PodService.Wait:input_type -> kurma.v1.WaitPodRequest
+	11, // 37: kurma.v1.PodService.Create:output_type -> kurma.v1.CreatePodResponse
+	13, // 38: kurma.v1.PodService.List:output_type -> kurma.v1.ListPodsResponse
+	15, // 39: kurma.v1.PodService.Get:output_type -> kurma.v1.GetPodResponse
+	19, // 40: kurma.v1.PodService.Stop:output_type -> kurma.v1.StopPodResponse
+	21, // 41: kurma.v1.PodService.Remove:output_type -> kurma.v1.RemovePodResponse
+	28, // 42: kurma.v1.PodService.Enter:output_type -> kurma.v1.EnterResponse
+	26, // 43: kurma.v1.PodService.Attach:output_type -> kurma.v1.AttachResponse
+	30, // 44: kurma.v1.PodService.Logs:output_type -> kurma.v1.LogsResponse
+	17, // 45: kurma.v1.PodService.Wait:output_type -> kurma.v1.WaitPodResponse
+	37, // [37:46] is the sub-list for method output_type
+	28, // [28:37] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_kurma_v1_pods_proto_init() }
@@ -2234,7 +2549,17 @@ func file_kurma_v1_pods_proto_init() {
 		(*EnterRequest_Resize)(nil),
 		(*EnterRequest_StdinClosed)(nil),
 	}
-	file_kurma_v1_pods_proto_msgTypes[23].OneofWrappers = []any{
+	file_kurma_v1_pods_proto_msgTypes[22].OneofWrappers = []any{
+		(*AttachRequest_Start)(nil),
+		(*AttachRequest_Stdin)(nil),
+		(*AttachRequest_Resize)(nil),
+		(*AttachRequest_StdinClosed)(nil),
+	}
+	file_kurma_v1_pods_proto_msgTypes[24].OneofWrappers = []any{
+		(*AttachResponse_Stdout)(nil),
+		(*AttachResponse_ExitCode)(nil),
+	}
+	file_kurma_v1_pods_proto_msgTypes[26].OneofWrappers = []any{
 		(*EnterResponse_Stdout)(nil),
 		(*EnterResponse_Stderr)(nil),
 		(*EnterResponse_ExitCode)(nil),
@@ -2245,7 +2570,7 @@ func file_kurma_v1_pods_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kurma_v1_pods_proto_rawDesc), len(file_kurma_v1_pods_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   28,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -45,6 +45,8 @@ const (
 	PodServiceRemoveProcedure = "/kurma.v1.PodService/Remove"
 	// PodServiceEnterProcedure is the fully-qualified name of the PodService's Enter RPC.
 	PodServiceEnterProcedure = "/kurma.v1.PodService/Enter"
+	// PodServiceAttachProcedure is the fully-qualified name of the PodService's Attach RPC.
+	PodServiceAttachProcedure = "/kurma.v1.PodService/Attach"
 	// PodServiceLogsProcedure is the fully-qualified name of the PodService's Logs RPC.
 	PodServiceLogsProcedure = "/kurma.v1.PodService/Logs"
 	// PodServiceWaitProcedure is the fully-qualified name of the PodService's Wait RPC.
@@ -69,6 +71,13 @@ type PodServiceClient interface {
 	// pod, app and command; then come stdin and terminal resizes. The
 	// responses carry output, then the exit status.
 	Enter(context.Context) *connect.BidiStreamForClient[v1.EnterRequest, v1.EnterResponse]
+	// Attach attaches to the terminal of an interactive app (one created
+	// with AppSpec.interactive). The first request names the pod and app;
+	// then come stdin and terminal resizes. The responses carry the
+	// terminal's output (the first client gets what the app wrote since
+	// its start first), then the app's exit status. A client that ends its
+	// stream detaches; the app runs on. One client at a time.
+	Attach(context.Context) *connect.BidiStreamForClient[v1.AttachRequest, v1.AttachResponse]
 	// Logs streams an app's output, following it if asked.
 	Logs(context.Context, *connect.Request[v1.LogsRequest]) (*connect.ServerStreamForClient[v1.LogsResponse], error)
 	// Wait returns once the pod has ended (exited, stopped or failed), with
@@ -123,6 +132,12 @@ func NewPodServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithSchema(podServiceMethods.ByName("Enter")),
 			connect.WithClientOptions(opts...),
 		),
+		attach: connect.NewClient[v1.AttachRequest, v1.AttachResponse](
+			httpClient,
+			baseURL+PodServiceAttachProcedure,
+			connect.WithSchema(podServiceMethods.ByName("Attach")),
+			connect.WithClientOptions(opts...),
+		),
 		logs: connect.NewClient[v1.LogsRequest, v1.LogsResponse](
 			httpClient,
 			baseURL+PodServiceLogsProcedure,
@@ -146,6 +161,7 @@ type podServiceClient struct {
 	stop   *connect.Client[v1.StopPodRequest, v1.StopPodResponse]
 	remove *connect.Client[v1.RemovePodRequest, v1.RemovePodResponse]
 	enter  *connect.Client[v1.EnterRequest, v1.EnterResponse]
+	attach *connect.Client[v1.AttachRequest, v1.AttachResponse]
 	logs   *connect.Client[v1.LogsRequest, v1.LogsResponse]
 	wait   *connect.Client[v1.WaitPodRequest, v1.WaitPodResponse]
 }
@@ -180,6 +196,11 @@ func (c *podServiceClient) Enter(ctx context.Context) *connect.BidiStreamForClie
 	return c.enter.CallBidiStream(ctx)
 }
 
+// Attach calls kurma.v1.PodService.Attach.
+func (c *podServiceClient) Attach(ctx context.Context) *connect.BidiStreamForClient[v1.AttachRequest, v1.AttachResponse] {
+	return c.attach.CallBidiStream(ctx)
+}
+
 // Logs calls kurma.v1.PodService.Logs.
 func (c *podServiceClient) Logs(ctx context.Context, req *connect.Request[v1.LogsRequest]) (*connect.ServerStreamForClient[v1.LogsResponse], error) {
 	return c.logs.CallServerStream(ctx, req)
@@ -208,6 +229,13 @@ type PodServiceHandler interface {
 	// pod, app and command; then come stdin and terminal resizes. The
 	// responses carry output, then the exit status.
 	Enter(context.Context, *connect.BidiStream[v1.EnterRequest, v1.EnterResponse]) error
+	// Attach attaches to the terminal of an interactive app (one created
+	// with AppSpec.interactive). The first request names the pod and app;
+	// then come stdin and terminal resizes. The responses carry the
+	// terminal's output (the first client gets what the app wrote since
+	// its start first), then the app's exit status. A client that ends its
+	// stream detaches; the app runs on. One client at a time.
+	Attach(context.Context, *connect.BidiStream[v1.AttachRequest, v1.AttachResponse]) error
 	// Logs streams an app's output, following it if asked.
 	Logs(context.Context, *connect.Request[v1.LogsRequest], *connect.ServerStream[v1.LogsResponse]) error
 	// Wait returns once the pod has ended (exited, stopped or failed), with
@@ -258,6 +286,12 @@ func NewPodServiceHandler(svc PodServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithSchema(podServiceMethods.ByName("Enter")),
 		connect.WithHandlerOptions(opts...),
 	)
+	podServiceAttachHandler := connect.NewBidiStreamHandler(
+		PodServiceAttachProcedure,
+		svc.Attach,
+		connect.WithSchema(podServiceMethods.ByName("Attach")),
+		connect.WithHandlerOptions(opts...),
+	)
 	podServiceLogsHandler := connect.NewServerStreamHandler(
 		PodServiceLogsProcedure,
 		svc.Logs,
@@ -284,6 +318,8 @@ func NewPodServiceHandler(svc PodServiceHandler, opts ...connect.HandlerOption) 
 			podServiceRemoveHandler.ServeHTTP(w, r)
 		case PodServiceEnterProcedure:
 			podServiceEnterHandler.ServeHTTP(w, r)
+		case PodServiceAttachProcedure:
+			podServiceAttachHandler.ServeHTTP(w, r)
 		case PodServiceLogsProcedure:
 			podServiceLogsHandler.ServeHTTP(w, r)
 		case PodServiceWaitProcedure:
@@ -319,6 +355,10 @@ func (UnimplementedPodServiceHandler) Remove(context.Context, *connect.Request[v
 
 func (UnimplementedPodServiceHandler) Enter(context.Context, *connect.BidiStream[v1.EnterRequest, v1.EnterResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("kurma.v1.PodService.Enter is not implemented"))
+}
+
+func (UnimplementedPodServiceHandler) Attach(context.Context, *connect.BidiStream[v1.AttachRequest, v1.AttachResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("kurma.v1.PodService.Attach is not implemented"))
 }
 
 func (UnimplementedPodServiceHandler) Logs(context.Context, *connect.Request[v1.LogsRequest], *connect.ServerStream[v1.LogsResponse]) error {
