@@ -410,6 +410,12 @@ func TestRemoteMTLSAndRoles(t *testing.T) {
 			_, err := s.Receive()
 			return err
 		},
+		"Attach": func() error {
+			s := pods.Attach(context.Background())
+			s.Send(&kurmav1.AttachRequest{Part: &kurmav1.AttachRequest_Start{Start: &kurmav1.AttachStart{Pod: "x"}}})
+			_, err := s.Receive()
+			return err
+		},
 	} {
 		if err := call(); connect.CodeOf(err) != connect.CodePermissionDenied {
 			t.Errorf("reader %s: %v, want PermissionDenied", name, err)

@@ -113,3 +113,21 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// The interactive annotation takes tty, true or false: anything else is
+// refused before anything is made.
+func TestInteractiveAnnotationChecked(t *testing.T) {
+	e := newEnv(t)
+	pm, err := pod.ManifestFromImages(e.store, []pod.ImageApp{e.sh("app", "true")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm.Apps[0].Annotations.Set(pod.InteractiveAnnotation, "yes")
+	_, err = e.m.Create(context.Background(), pod.CreateOptions{Manifest: pm})
+	if !errors.Is(err, pod.ErrInvalid) || !strings.Contains(err.Error(), pod.InteractiveAnnotation) {
+		t.Errorf("annotation yes: %v, want it refused", err)
+	}
+	if n := len(e.m.List()); n != 0 {
+		t.Errorf("%d pods after a refused create", n)
+	}
+}

@@ -129,6 +129,12 @@ func TestRuntimeOverRemoteAPI(t *testing.T) {
 	if out, code := cli("admin", "enter", "web", "--", "/bin/sh", "-c", "ip -4 addr show eth0 && ping -c 1 -W 5 10.88.0.1"); code != 0 || !strings.Contains(out, "1 packets received") {
 		t.Errorf("the pod does not reach its gateway: exit %d\n%s", code, out)
 	}
+	// An interactive app over the remote API: its terminal's output from
+	// its start, the end of the (empty) input, its exit status.
+	if out, code := cli("admin", "run", "--interactive", "kurma/busybox", "--", "/bin/sh", "-c", "echo on-a-terminal $(tty); read x || echo input-ended; exit 5"); code != 5 ||
+		!regexp.MustCompile(`on-a-terminal /dev/pts/\d+\ninput-ended\n`).MatchString(out) {
+		t.Errorf("run --interactive: exit %d\n%q", code, out)
+	}
 	if out := must("logs", "web"); !strings.Contains(out, "started") {
 		t.Errorf("logs: %q", out)
 	}
