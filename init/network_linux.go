@@ -96,8 +96,11 @@ func (m *Machine) networkDatasources(ctx context.Context) error {
 			m.log.Errorf("%v", perr)
 		}
 	}
-	if !reflect.DeepEqual(before.Network.Interfaces, m.cfg.Network.Interfaces) {
-		m.log.Warnf("config: a datasource changed network.interfaces; the links are up already and keep their configuration (set interfaces in the initrd file, the OEM disk or a NoCloud volume)")
+	if m.net != nil && !reflect.DeepEqual(before.Network.Interfaces, m.cfg.Network.Interfaces) {
+		m.log.Infof("config: a datasource changed network.interfaces: the links it changes are configured anew")
+		if nerr := m.net.Reconfigure(ctx, m.cfg.Network); nerr != nil {
+			m.log.Errorf("%v", nerr)
+		}
 	}
 	return err
 }

@@ -164,6 +164,50 @@ func TestDHCPWithDnsmasq(t *testing.T) {
 	if renewals < 2 {
 		t.Errorf("dnsmasq acknowledged %d requests, want the first and a renewal", renewals)
 	}
+
+	// A datasource read over the network gives the link a static
+	// configuration: the lease's address and routes go, the DHCP client
+	// stops, the static address, route and gateway come.
+	err = s.Reconfigure(ctx, config.Network{Interfaces: []config.Interface{{
+		Name: "vcli*", Addresses: []netip.Prefix{netip.MustParsePrefix("10.9.0.2/24")},
+		Gateway: netip.MustParseAddr("10.9.0.1"),
+		Routes:  []config.Route{{To: netip.MustParsePrefix("10.77.0.0/16"), Via: netip.MustParseAddr("10.9.0.254")}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ = h.AddrList(link, netlink.FAMILY_V4)
+	if len(list) != 1 || list[0].IPNet.String() != "10.9.0.2/24" {
+		t.Errorf("addresses after the reconfiguration: %v, want 10.9.0.2/24 alone", list)
+	}
+	routes, _ = h.RouteList(link, netlink.FAMILY_V4)
+	var got []string
+	for _, r := range routes {
+		if r.Gw != nil {
+			got = append(got, fmt.Sprintf("%v via %s", r.Dst, r.Gw))
+		}
+	}
+	if want := "[0.0.0.0/0 via 10.9.0.1 10.77.0.0/16 via 10.9.0.254]"; fmt.Sprint(got) != want {
+		t.Errorf("routes after the reconfiguration: %v, want %s", got, want)
+	}
+	logMu.Lock()
+	acks := strings.Count(srvLog.String(), "DHCPACK(vsrv0)")
+	logMu.Unlock()
+	time.Sleep(4 * time.Second) // past T1 (3 s): a client still running would renew
+	logMu.Lock()
+	after := strings.Count(srvLog.String(), "DHCPACK(vsrv0)")
+	logMu.Unlock()
+	if after != acks {
+		t.Errorf("the DHCP client went on after the reconfiguration (%d acknowledgements, then %d)", acks, after)
+	}
+	// The same configuration again changes nothing.
+	if err := s.Reconfigure(ctx, config.Network{Interfaces: []config.Interface{{Name: "vcli*", Addresses: []netip.Prefix{netip.MustParsePrefix("10.9.0.2/24")},
+		Gateway: netip.MustParseAddr("10.9.0.1"), Routes: []config.Route{{To: netip.MustParsePrefix("10.77.0.0/16"), Via: netip.MustParseAddr("10.9.0.254")}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := h.AddrList(link, netlink.FAMILY_V4); len(list) != 1 {
+		t.Errorf("addresses after the same configuration: %v", list)
+	}
 }
 
 // rawConnIn opens the DHCP client's raw socket on a link of another

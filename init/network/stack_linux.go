@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"sort"
 	"sync"
 	"time"
@@ -65,6 +66,7 @@ type linkState struct {
 	entry     config.Interface
 	lease     *dhcp.Lease
 	err       error
+	stop      context.CancelFunc // ends its DHCP client
 }
 
 func (s *Stack) nl() *netlink.Handle {
@@ -104,31 +106,116 @@ func (s *Stack) Up(ctx context.Context, cfg config.Network) error {
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
+	errs = append(errs, s.apply(ctx, links, cfg, nil)...)
+	if err := s.writeResolvConf(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// apply configures each link an entry of cfg matches, at once, and
+// waits for them; keep, when it says so, leaves a link as it is.
+func (s *Stack) apply(ctx context.Context, links []netlink.Link, cfg config.Network, keep func(l netlink.Link, entry *config.Interface) bool) []error {
 	match := Match(linkNames(links), cfg.Interfaces)
 	done := make(chan error, len(links))
 	started := 0
 	for i, l := range links {
 		a := l.Attrs()
-		if match[i] < 0 {
+		var entry *config.Interface
+		if match[i] >= 0 {
+			entry = &cfg.Interfaces[match[i]]
+		}
+		if keep != nil && keep(l, entry) {
+			continue
+		}
+		if entry == nil {
 			s.logf("network: %s (%s) matches no interface entry: left down", a.Name, a.HardwareAddr)
 			continue
 		}
-		st := &linkState{name: a.Name, mac: a.HardwareAddr.String(), index: a.Index, entry: cfg.Interfaces[match[i]]}
+		lctx, stop := context.WithCancel(ctx)
+		st := &linkState{name: a.Name, mac: a.HardwareAddr.String(), index: a.Index, entry: *entry, stop: stop}
 		s.mu.Lock()
 		s.links[a.Name] = st
 		s.mu.Unlock()
 		started++
-		go func() { done <- s.configure(ctx, l, st) }()
+		go func() { done <- s.configure(lctx, l, st) }()
 	}
+	var errs []error
 	for ; started > 0; started-- {
 		if err := <-done; err != nil {
 			errs = append(errs, err)
 		}
 	}
+	return errs
+}
+
+// Reconfigure applies cfg to links that are up already (a datasource
+// read over the network changed the configuration): a link whose entry
+// changed, or that matches an entry now and did not, or no more, is
+// unconfigured (its DHCP client stopped, the addresses and routes it was
+// given removed; down if no entry matches it now) and configured anew;
+// the others keep what they have. The DNS of cfg applies too.
+func (s *Stack) Reconfigure(ctx context.Context, cfg config.Network) error {
+	links, err := s.physical()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.dns = cfg.DNS
+	if s.links == nil {
+		s.links = map[string]*linkState{}
+	}
+	s.mu.Unlock()
+	errs := s.apply(ctx, links, cfg, func(l netlink.Link, entry *config.Interface) bool {
+		s.mu.Lock()
+		st := s.links[l.Attrs().Name]
+		s.mu.Unlock()
+		if st == nil {
+			return entry == nil // down, and to stay so
+		}
+		if entry != nil && reflect.DeepEqual(st.entry, *entry) {
+			return true
+		}
+		s.logf("network: %s: its interface entry changed: configured anew", st.name)
+		s.unconfigure(l, st)
+		if entry == nil {
+			s.logf("network: %s matches no interface entry now: down", st.name)
+			_ = s.nl().LinkSetDown(l) // a link that refuses stays up, without addresses
+		}
+		return false
+	})
 	if err := s.writeResolvConf(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// unconfigure undoes what configure did to a link: the DHCP client ends,
+// the IPv4 addresses, the entry's static IPv6 ones and the routes the
+// stack added (static and DHCP; not the kernel's or router
+// advertisements') go.
+func (s *Stack) unconfigure(l netlink.Link, st *linkState) {
+	h := s.nl()
+	if st.stop != nil {
+		st.stop()
+	}
+	routes, _ := h.RouteList(l, netlink.FAMILY_ALL) // none listed: none to remove
+	for _, r := range routes {
+		if r.Protocol == unix.RTPROT_BOOT || r.Protocol == unix.RTPROT_DHCP || r.Protocol == unix.RTPROT_STATIC {
+			_ = h.RouteDel(&r) // it may have gone with an address
+		}
+	}
+	addrs, _ := h.AddrList(l, netlink.FAMILY_V4) // as above
+	for _, a := range addrs {
+		_ = h.AddrDel(l, &a) // as above
+	}
+	for _, p := range st.entry.Addresses {
+		_ = h.AddrDel(l, &netlink.Addr{IPNet: ipNet(p)}) // IPv4 ones are gone already
+	}
+	s.mu.Lock()
+	st.lease = nil
+	delete(s.links, st.name)
+	s.mu.Unlock()
 }
 
 // physical lists the links other than loopback, by index.
@@ -343,6 +430,9 @@ func (s *Stack) startDHCP(ctx context.Context, l netlink.Link, st *linkState) er
 			if lease, err = client.Acquire(ctx); err != nil {
 				return
 			}
+		}
+		if ctx.Err() != nil {
+			return // the link was configured anew meanwhile
 		}
 		applyErr := s.applyLease(st, nil, lease)
 		s.logf("network: %s: dhcp lease %s, in %d ms (carrier after %d ms)", st.name, lease, time.Since(start).Milliseconds(), carrierTook.Milliseconds())

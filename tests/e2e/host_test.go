@@ -169,9 +169,15 @@ func TestNetworkDHCP(t *testing.T) {
 // TestNetworkStatic boots with a static configuration from an OEM disk:
 // the link has exactly the configured address, default gateway and route,
 // /etc/resolv.conf the configured DNS, and the machine the configured
-// hostname (DHCP is not asked).
+// hostname (DHCP is not asked). Then a config URL, read over that
+// network, moves the link to another address: it is configured anew.
 func TestNetworkStatic(t *testing.T) {
 	qemu.Skip(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "network:\n  interfaces:\n    - mac: \"52:54:00:12:34:56\"\n      addresses: [10.0.2.51/24]\n      gateway: 10.0.2.2\n"+
+			"      routes:\n        - {to: 192.168.200.0/24, via: 10.0.2.2, metric: 50}\n")
+	}))
+	defer srv.Close()
 	oem := vfatImage(t, t.TempDir(), "KURMA_OEM", map[string]string{"config.yaml": `hostname: static-node
 network:
   interfaces:
@@ -186,23 +192,32 @@ network:
 services:
   ntp: {enabled: false}
 `})
-	vm := qemu.Start(t, qemu.Options{Disks: []qemu.Disk{{Path: oem}}, Append: []string{"kurma.debug=1"}})
+	vm := qemu.Start(t, qemu.Options{Disks: []qemu.Disk{{Path: oem}}, Append: []string{"kurma.debug=1", "kurma.config.url=http://10.0.2.100/node.yaml"},
+		GuestFwd: map[string]string{"10.0.2.100:80": srv.Listener.Addr().String()}})
 	vm.Expect(t, `kurma: hostname static-node \(configuration\)`, bootTimeout)
 	vm.Expect(t, `kurma: network: eth0: static \[10.0.2.50/24\] gateway 10.0.2.2 and 1 routes`, time.Minute)
 	vm.Expect(t, `kurma-debug: resolv.conf: search kurma.test\r?\n`, time.Minute)
 	vm.Expect(t, `kurma-debug: resolv.conf: nameserver 10.0.2.3\r?\n`, time.Minute)
-	vm.Expect(t, `kurma: time: NTP is off`, time.Minute)
+	vm.Expect(t, `kurma: config: datasource url: read http://10.0.2.100/node.yaml`, time.Minute)
+	vm.Expect(t, `kurma: network: eth0: its interface entry changed: configured anew`, time.Minute)
+	vm.Expect(t, `kurma: network: eth0: static \[10.0.2.51/24\] gateway 10.0.2.2 and 1 routes`, time.Minute)
 	routes := vm.Expect(t, `kurma-debug: routes=(.*)`, time.Minute)[1]
 	for _, want := range []string{"default via 10.0.2.2 dev eth0", "192.168.200.0/24 via 10.0.2.2 dev eth0 metric 50", "10.0.2.0/24 dev eth0"} {
 		if !strings.Contains(routes, want) {
 			t.Errorf("routes %q: no %q", routes, want)
 		}
 	}
-	vm.Expect(t, `kurma: network: eth0 52:54:00:12:34:56 up 10.0.2.50/24(,[0-9a-f:]+/64)* gateway 10.0.2.2( gateway6 \S+)? \(static\)\r?\n`, time.Minute)
+	vm.Expect(t, `kurma: network: eth0 52:54:00:12:34:56 up 10.0.2.51/24(,[0-9a-f:]+/64)* gateway 10.0.2.2( gateway6 \S+)? \(static\)\r?\n`, time.Minute)
 	vm.Expect(t, `kurma: network: dns 10.0.2.3 search kurma.test\r?\n`, time.Minute)
 	vm.Expect(t, `kurma: ready \(hostname static-node\)`, time.Minute)
 	if strings.Contains(vm.Console(), "dhcp") {
 		t.Error("DHCP ran on a static link")
+	}
+	if !strings.Contains(vm.Console(), "kurma: time: NTP is off") {
+		t.Error("NTP ran, switched off by the OEM disk")
+	}
+	if strings.Contains(vm.Console(), "10.0.2.50/24 gateway") {
+		t.Error("the summary shows the address the config URL replaced")
 	}
 	vm.SendKey(t, "ctrl-alt-delete")
 	vm.WaitExit(t, time.Minute)
