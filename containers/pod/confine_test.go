@@ -328,9 +328,10 @@ func TestLimitsHold(t *testing.T) {
 					t.Errorf("%s limit: memory hog ended %+v (OOM killed %v), want killed by the OOM killer", level, a.Exit, a.OOMKilled)
 				}
 				// The pod's limit also counts the pod's init (a Go
-				// program: a handful of threads), so it is not tiny.
-				pids := types.Isolators{iso(pod.PidsLimitIsolator, "24")}
-				opts, app = pod.CreateOptions{}, pod.ImageApp{Exec: []string{"/bin/sh", "-c", "i=0; while [ $i -lt 60 ]; do sleep 3 & i=$((i+1)); done; echo all started; exit 0"}}
+				// program: a handful of threads, more under load), so
+				// it is not tiny.
+				pids := types.Isolators{iso(pod.PidsLimitIsolator, "40")}
+				opts, app = pod.CreateOptions{}, pod.ImageApp{Exec: []string{"/bin/sh", "-c", "i=0; while [ $i -lt 100 ]; do sleep 3 & i=$((i+1)); done; echo all started; exit 0"}}
 				if level == "pod" {
 					opts.Isolators = pids
 				} else {
@@ -339,7 +340,7 @@ func TestLimitsHold(t *testing.T) {
 				opts.Images = []pod.ImageApp{}
 				p, st := e.run(pod.CreateOptions{Isolators: opts.Isolators, Images: []pod.ImageApp{{Image: img, Name: "bomb", Exec: app.Exec, Isolators: app.Isolators}}})
 				if log := logOf(p, "bomb"); strings.Contains(log, "all started") || !strings.Contains(log, "fork") {
-					t.Errorf("%s limit: 60 forks under pids.max 24 all worked (%+v): %q", level, st.Apps[0].Exit, log)
+					t.Errorf("%s limit: 100 forks under pids.max 40 all worked (%+v): %q", level, st.Apps[0].Exit, log)
 				}
 			}
 		})
