@@ -41,7 +41,8 @@ func (c *cli) attach(ctx context.Context, pod, app string) error {
 	if err != nil {
 		return err
 	}
-	stream := api.pods.Attach(ctx)
+	// The stream outlives ctx, so that a detach waits for the daemon.
+	stream := api.pods.Attach(context.WithoutCancel(ctx))
 	// Ending ctx detaches: the request's end tells the daemon, which
 	// ends the stream once the init has let go (so that an attach right
 	// after is taken); a daemon that does not answer is left.
