@@ -11,12 +11,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/kurmaos/kurma/internal/syncbuf"
 )
 
 // The SHA-512 crypt(3) hash of "kurma".
@@ -146,7 +147,7 @@ func TestSSHTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	stdin, _ := s.StdinPipe()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	s.Stdout = &out
 	if err := s.Shell(); err != nil {
 		t.Fatal(err)
@@ -181,7 +182,7 @@ func TestLogin(t *testing.T) {
 	}()
 	// What the terminal shows, read as it comes: a pseudo-terminal's
 	// master takes no read deadline.
-	var shown syncBuffer
+	var shown syncbuf.Buffer
 	go func() { _, _ = io.Copy(&shown, ptmx) }() // until the master is closed
 	seen := 0
 	expect := func(want string) {
@@ -237,21 +238,4 @@ func TestPasswordNone(t *testing.T) {
 	if _, err := readPassword(p); err == nil {
 		t.Error("a yescrypt hash was taken")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/kurmaos/kurma/containers/aci/acitest"
 	"github.com/kurmaos/kurma/containers/apiserver"
 	"github.com/kurmaos/kurma/containers/image"
+	"github.com/kurmaos/kurma/internal/syncbuf"
 )
 
 // daemon is a real API server on a temp socket, as `kurma daemon` runs it.
@@ -238,7 +239,7 @@ func TestProgressOnATerminal(t *testing.T) {
 	}
 	defer master.Close()
 	defer slave.Close()
-	var shown syncBuffer
+	var shown syncbuf.Buffer
 	go io.Copy(&shown, master)
 	img := writeImage(t, "example.com/progress", "1", 3<<20)
 	var out bytes.Buffer

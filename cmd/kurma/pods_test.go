@@ -20,6 +20,7 @@ import (
 	kurmav1 "github.com/kurmaos/kurma/api/kurma/v1"
 
 	"github.com/kurmaos/kurma/containers/aci/acitest"
+	"github.com/kurmaos/kurma/internal/syncbuf"
 )
 
 func privileged(t *testing.T) {
@@ -34,7 +35,7 @@ func privileged(t *testing.T) {
 // command built for the test.
 type realDaemon struct {
 	dir, socket string
-	errOut      *syncBuffer
+	errOut      *syncbuf.Buffer
 }
 
 func startRealDaemon(t *testing.T) *realDaemon {
@@ -42,10 +43,10 @@ func startRealDaemon(t *testing.T) *realDaemon {
 	privileged(t)
 	dir := t.TempDir()
 	stage := buildKurma(t)
-	d := &realDaemon{dir: dir, socket: filepath.Join(dir, "kurma.sock"), errOut: &syncBuffer{}}
+	d := &realDaemon{dir: dir, socket: filepath.Join(dir, "kurma.sock"), errOut: &syncbuf.Buffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var out syncBuffer
+	var out syncbuf.Buffer
 	go func() {
 		done <- run(ctx, nil, &out, d.errOut, []string{"daemon", "--state-dir", filepath.Join(dir, "state"),
 			"--run-dir", filepath.Join(dir, "run"), "--socket", d.socket, "--stage-binary", stage, "--spares", "0"})
@@ -98,9 +99,45 @@ func buildKurma(t *testing.T) string {
 
 func (d *realDaemon) kurma(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
+	return d.kurmaIn(t, "", args...)
+}
+
+// kurmaIn runs the CLI with stdin.
+func (d *realDaemon) kurmaIn(t *testing.T, stdin string, args ...string) (string, string, error) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), strings.NewReader(""), &out, &errOut, append([]string{"-H", "unix://" + d.socket}, args...))
+	err := run(context.Background(), strings.NewReader(stdin), &out, &errOut, append([]string{"-H", "unix://" + d.socket}, args...))
 	return out.String(), errOut.String(), err
+}
+
+// onTerminal runs the CLI on a terminal of 33x111 (stdin, stdout and
+// stderr), types input, and returns what the terminal showed and the
+// CLI's error, once it has ended.
+func (d *realDaemon) onTerminal(t *testing.T, input string, args ...string) (string, error) {
+	t.Helper()
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	defer slave.Close()
+	if err := pty.Setsize(slave, &pty.Winsize{Rows: 33, Cols: 111}); err != nil {
+		t.Fatal(err)
+	}
+	var masterOut syncbuf.Buffer
+	go io.Copy(&masterOut, master)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(context.Background(), slave, slave, slave, append([]string{"-H", "unix://" + d.socket}, args...))
+	}()
+	io.WriteString(master, input)
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("kurma %s did not end: %q", strings.Join(args, " "), masterOut.String())
+	}
+	time.Sleep(100 * time.Millisecond) // the terminal's last output
+	return masterOut.String(), err
 }
 
 func (d *realDaemon) must(t *testing.T, args ...string) string {
@@ -259,33 +296,11 @@ func TestEnterWithTerminal(t *testing.T) {
 	d := startRealDaemon(t)
 	d.importBusybox(t)
 	d.must(t, "run", "--name", "shell", "example.com/busybox", "--", "sleep", "300")
-	master, slave, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
+	out, err := d.onTerminal(t, "tty; stty size; exit 7\n", "enter", "shell")
+	var ex exitError
+	if !asExit(err, &ex) || int(ex) != 7 {
+		t.Errorf("enter: %v, want exit status 7", err)
 	}
-	defer master.Close()
-	defer slave.Close()
-	if err := pty.Setsize(slave, &pty.Winsize{Rows: 33, Cols: 111}); err != nil {
-		t.Fatal(err)
-	}
-	var masterOut syncBuffer
-	go io.Copy(&masterOut, master)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(context.Background(), slave, slave, slave, []string{"-H", "unix://" + d.socket, "enter", "shell"})
-	}()
-	io.WriteString(master, "tty; stty size; exit 7\n")
-	select {
-	case err := <-done:
-		var ex exitError
-		if !asExit(err, &ex) || int(ex) != 7 {
-			t.Errorf("enter: %v, want exit status 7", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("enter did not end: %q", masterOut.String())
-	}
-	time.Sleep(100 * time.Millisecond)
-	out := masterOut.String()
 	if !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "33 111") {
 		t.Errorf("the command saw no terminal of 33x111:\n%q", out)
 	}
@@ -378,62 +393,35 @@ func killParentOf(t *testing.T, cmdline string) {
 func TestRunInteractive(t *testing.T) {
 	d := startRealDaemon(t)
 	d.importBusybox(t)
-	kurmaIn := func(stdin string, args ...string) (string, error) {
-		var out, errOut bytes.Buffer
-		err := run(context.Background(), strings.NewReader(stdin), &out, &errOut, append([]string{"-H", "unix://" + d.socket}, args...))
-		return out.String(), err
-	}
-	out, err := kurmaIn("abc\ndef\n", "run", "--interactive", "example.com/busybox", "--", "/bin/sh", "-c", "echo hi; read x; echo got-$x; cat; exit 4")
+	out, _, err := d.kurmaIn(t, "abc\ndef\n", "run", "--interactive", "example.com/busybox", "--", "/bin/sh", "-c", "echo hi; read x; echo got-$x; cat; exit 4")
 	var ex exitError
 	if !asExit(err, &ex) || int(ex) != 4 || out != "hi\ngot-abc\ndef\n" {
 		t.Errorf("run --interactive from a pipe: %v %q, want exit 4 and hi, got-abc, def", err, out)
 	}
-	out, err = kurmaIn("", "run", "-i", "example.com/busybox", "--", "/bin/sh", "-c", "echo quick; exit 2")
+	out, _, err = d.kurmaIn(t, "", "run", "-i", "example.com/busybox", "--", "/bin/sh", "-c", "echo quick; exit 2")
 	if !asExit(err, &ex) || int(ex) != 2 || !strings.Contains(out, "quick") {
 		t.Errorf("run -i of an app that ends at once: %v %q", err, out)
 	}
-	if _, err := kurmaIn("", "run", "--interactive", "--wait", "example.com/busybox"); err == nil {
+	if _, _, err := d.kurmaIn(t, "", "run", "--interactive", "--wait", "example.com/busybox"); err == nil {
 		t.Error("run --interactive --wait was taken")
 	}
-	if _, err := kurmaIn("", "attach", "web-none"); err == nil {
+	if _, _, err := d.kurmaIn(t, "", "attach", "web-none"); err == nil {
 		t.Error("attach to no pod was taken")
 	}
 
-	master, slave, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
+	out, err = d.onTerminal(t, "tty; stty size; echo $((6*7)); exit 3\n", "run", "-i", "--name", "tty", "example.com/busybox", "--", "/bin/sh")
+	if !asExit(err, &ex) || int(ex) != 3 {
+		t.Errorf("run -i on a terminal: %v, want exit status 3", err)
 	}
-	defer master.Close()
-	defer slave.Close()
-	if err := pty.Setsize(slave, &pty.Winsize{Rows: 33, Cols: 111}); err != nil {
-		t.Fatal(err)
-	}
-	var masterOut syncBuffer
-	go io.Copy(&masterOut, master)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(context.Background(), slave, slave, slave, []string{"-H", "unix://" + d.socket, "run", "-i", "--name", "tty", "example.com/busybox", "--", "/bin/sh"})
-	}()
-	io.WriteString(master, "tty; stty size; echo $((6*7)); exit 3\n")
-	select {
-	case err := <-done:
-		if !asExit(err, &ex) || int(ex) != 3 {
-			t.Errorf("run -i on a terminal: %v, want exit status 3", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("run -i did not end: %q", masterOut.String())
-	}
-	time.Sleep(100 * time.Millisecond)
-	if out := masterOut.String(); !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "33 111") || !strings.Contains(out, "42\r\n") {
+	if !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "33 111") || !strings.Contains(out, "42\r\n") {
 		t.Errorf("the app saw no terminal of 33x111, or said nothing:\n%q", out)
 	}
 
 	// Detach (the client ends) and attach again.
-	uuid := strings.TrimSpace(d.must(t, "run", "--name", "again", "example.com/busybox", "--", "true"))
-	_ = uuid
 	ctx, detach := context.WithCancel(context.Background())
 	inR, inW := io.Pipe()
-	var first syncBuffer
+	var first syncbuf.Buffer
+	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, inR, &first, io.Discard, []string{"-H", "unix://" + d.socket, "run", "-i", "--name", "loop", "example.com/busybox", "--", "/bin/sh", "-c", "while read x; do echo got-$x; done; exit 6"})
 	}()
@@ -445,7 +433,7 @@ func TestRunInteractive(t *testing.T) {
 	}
 	detach()
 	<-done
-	out, err = kurmaIn("two\n", "attach", "loop")
+	out, _, err = d.kurmaIn(t, "two\n", "attach", "loop")
 	if !asExit(err, &ex) || int(ex) != 6 || out != "got-two\n" {
 		t.Errorf("attach after a detach: %v %q, want exit 6 and got-two alone", err, out)
 	}

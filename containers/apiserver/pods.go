@@ -345,10 +345,7 @@ func (s *PodService) Enter(ctx context.Context, stream *connect.BidiStream[kurma
 					return
 				}
 			case *kurmav1.EnterRequest_Resize:
-				select {
-				case resize <- pod.WindowSize{Rows: uint16(part.Resize.Rows), Cols: uint16(part.Resize.Cols)}:
-				default: // sizes come faster than they are applied: the next one wins
-				}
+				offerSize(resize, part.Resize)
 			case *kurmav1.EnterRequest_StdinClosed:
 				return
 			}
@@ -406,10 +403,7 @@ func (s *PodService) Attach(ctx context.Context, stream *connect.BidiStream[kurm
 					return
 				}
 			case *kurmav1.AttachRequest_Resize:
-				select {
-				case resize <- pod.WindowSize{Rows: uint16(part.Resize.Rows), Cols: uint16(part.Resize.Cols)}:
-				default: // the next one wins
-				}
+				offerSize(resize, part.Resize)
 			case *kurmav1.AttachRequest_StdinClosed:
 				stdinW.Close() // the app's input ends; the client stays
 			}
@@ -431,6 +425,16 @@ func (s *PodService) Attach(ctx context.Context, stream *connect.BidiStream[kurm
 }
 
 var errDetached = errors.New("the client detached")
+
+// offerSize passes a client's terminal size on, unless the last one is
+// still waiting: sizes come faster than they are applied, and the next
+// one wins.
+func offerSize(resize chan<- pod.WindowSize, sz *kurmav1.TerminalSize) {
+	select {
+	case resize <- pod.WindowSize{Rows: uint16(sz.Rows), Cols: uint16(sz.Cols)}:
+	default:
+	}
+}
 
 // chooseApp names the app to enter: the one asked for, or the pod's only
 // app.

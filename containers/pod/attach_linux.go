@@ -96,20 +96,7 @@ func (p *Pod) Attach(ctx context.Context, o AttachOptions) (stage.ExitStatus, er
 	if o.Rows > 0 && o.Cols > 0 {
 		_ = unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, &unix.Winsize{Row: o.Rows, Col: o.Cols}) // a size the terminal refuses keeps its own
 	}
-	stop := make(chan struct{})
-	defer close(stop)
-	if o.Resize != nil {
-		go func() {
-			for {
-				select {
-				case ws := <-o.Resize:
-					_ = unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, &unix.Winsize{Row: ws.Rows, Col: ws.Cols}) // as above
-				case <-stop:
-					return
-				}
-			}
-		}()
-	}
+	defer followResize(master, o.Resize)()
 	if o.Stdin != nil {
 		go func() {
 			_, err := io.Copy(master, o.Stdin)

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kurmaos/kurma/containers/pod"
+	"github.com/kurmaos/kurma/internal/syncbuf"
 )
 
 // An interactive app runs on a terminal: the first client to attach
@@ -51,7 +51,7 @@ func TestAttachTTYAndDetach(t *testing.T) {
 	p := e.create(pod.CreateOptions{Images: []pod.ImageApp{app, e.sh("plain", "exec sleep 100")}})
 	ctx, detach := context.WithCancel(context.Background())
 	inR, inW := io.Pipe()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		_, err := p.Attach(ctx, pod.AttachOptions{App: "app", TTY: true, Rows: 33, Cols: 111, Stdin: inR, Stdout: out})
@@ -86,23 +86,6 @@ func TestAttachTTYAndDetach(t *testing.T) {
 	if st.Code != 7 || !strings.Contains(out2.String(), "got-size\r\n33 111\r\n") || strings.Contains(out2.String(), "got-one") {
 		t.Errorf("the second client: exit %+v, output %q", st, out2.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func waitFor(t *testing.T, cond func() bool) {

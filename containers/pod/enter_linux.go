@@ -112,20 +112,7 @@ func (p *Pod) Enter(ctx context.Context, o EnterOptions) (stage.ExitStatus, erro
 		}
 		master := files[0]
 		defer master.Close()
-		if o.Resize != nil {
-			stopResize := make(chan struct{})
-			defer close(stopResize)
-			go func() {
-				for {
-					select {
-					case ws := <-o.Resize:
-						_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: ws.Rows, Col: ws.Cols}) // a size the terminal refuses keeps the last one
-					case <-stopResize:
-						return
-					}
-				}
-			}()
-		}
+		defer followResize(master, o.Resize)()
 		if o.Stdin != nil {
 			go func() { _, _ = io.Copy(master, o.Stdin) }() // ends with the terminal
 		}
@@ -151,4 +138,24 @@ func closeFiles(files []*os.File) {
 	for _, f := range files {
 		f.Close()
 	}
+}
+
+// followResize sizes a terminal (its master) to each size that comes on
+// resize, until the returned stop is called.
+func followResize(master *os.File, resize <-chan WindowSize) (stop func()) {
+	if resize == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case ws := <-resize:
+				_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: ws.Rows, Col: ws.Cols}) // a size the terminal refuses keeps the last one
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
 }

@@ -174,10 +174,9 @@ func (in *initProc) compact() (bool, error) {
 
 // quiet reports whether the pod may be handed over to a new init: no
 // stop or request in flight, no interactive app, and every app running,
-// not reaped. An app
-// the reaper has reaped but whose exit its waiter has not taken yet is
-// not running: its status is in this process only, and a new init would
-// wait for it forever. in.mu and in.reaper.mu are held.
+// not reaped. An app the reaper has reaped but whose exit its waiter has
+// not taken yet is not running: its status is in this process only, and
+// a new init would wait for it forever. in.mu and in.reaper.mu are held.
 func (in *initProc) quiet() bool {
 	if in.stopping || in.busy > 0 {
 		return false

@@ -62,6 +62,10 @@ type forkSpec struct {
 	vfork bool
 }
 
+// oomScoreAdjPath is what every child opens, NUL-terminated for the raw
+// system call.
+var oomScoreAdjPath = []byte("/proc/self/oom_score_adj\x00")
+
 // cloneArgs is struct clone_args (version 2, with cgroup).
 type cloneArgs struct {
 	flags, pidfd, childTID, parentTID, exitSignal, stack, stackSize, tls, setTID, setTIDSize, cgroup uint64
@@ -259,7 +263,7 @@ func (s *forkSpec) isolation(iso *Isolation) error {
 	if iso != nil && iso.OOMScoreAdj != nil {
 		oom = *iso.OOMScoreAdj
 	}
-	s.oomPath = &[]byte("/proc/self/oom_score_adj\x00")[0]
+	s.oomPath = &oomScoreAdjPath[0]
 	s.oomValue = []byte(strconv.Itoa(oom))
 	if iso == nil {
 		return nil
