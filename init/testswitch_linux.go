@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kurmaos/kurma/containers/atomicfile"
 	"github.com/kurmaos/kurma/init/disks"
 )
 
@@ -67,15 +68,9 @@ func (m *Machine) testMarker(name string) {
 	}
 	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	content := fmt.Sprintf("written by boot %s", strings.TrimSpace(string(boot)))
-	if err := os.WriteFile(p, []byte(content+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(p, []byte(content+"\n"), 0o644); err != nil {
 		m.log.Errorf("test: marker: %v", err)
 		return
-	}
-	// The disk is unmounted at shutdown; sync now so that a test that
-	// kills QEMU still finds the marker.
-	if f, err := os.Open(filepath.Dir(p)); err == nil {
-		_ = f.Sync() // best effort; the shutdown syncs too
-		f.Close()
 	}
 	m.log.Infof("test: marker %s written: %s", p, content)
 }

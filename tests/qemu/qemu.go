@@ -193,7 +193,12 @@ func (vm *VM) args(opts Options) ([]string, error) {
 		cpus = 2
 	}
 	args := []string{
-		"-machine", machine, "-accel", "tcg", "-cpu", "max",
+		// One host thread runs both vCPUs: under multi-threaded TCG
+		// (QEMU 7.2) a vCPU that runs kernel code while the other
+		// patches it (text_poke_bp, e.g. a static key flipped by the
+		// first memory cgroup) can loop on the int3 for good; about one
+		// boot in ten hung that way. See docs/testing.md.
+		"-machine", machine, "-accel", "tcg,thread=single", "-cpu", "max",
 		"-smp", strconv.Itoa(cpus), "-m", strconv.Itoa(mem),
 		"-nodefaults", "-no-reboot", "-display", "none",
 		"-serial", "stdio",
