@@ -121,7 +121,7 @@ test-privileged: $(SETUP)
 	KURMA_TEST_PRIVILEGED=1 $(GO) test -count=1 ./...
 
 test-e2e: image
-	KURMA_E2E=1 KURMA_IMAGE=$(CURDIR)/$(OUT) $(GO) test -count=1 -timeout 30m -v ./tests/e2e/ 2>&1 | tee build/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+\S+_test.go)'; \
+	KURMA_E2E=1 KURMA_IMAGE=$(CURDIR)/$(OUT) $(GO) test -count=1 -timeout 30m -v ./tests/e2e/ 2>&1 | tee build/e2e.log | grep --line-buffered -E '^(=== RUN|--- |PASS|FAIL|ok|\s+\S+_test.go)'; \
 		rc=$${PIPESTATUS[0]}; if [ $$rc -ne 0 ]; then scripts/e2e-consoles build/e2e.log; fi; exit $$rc
 
 # Every fuzz target runs briefly on top of its seed corpus (the seeds
