@@ -226,8 +226,9 @@ func inheritCpuset(root, dir string) error {
 }
 
 // Group is one pod's control group (in each v1 hierarchy). With v2 the
-// pod's init is in its leaf InitLeaf and each app in a leaf of its own
-// (see Setup), so that controllers can be enabled for the apps.
+// pod's init is in its leaf InitLeaf and the apps below AppsGroup, each
+// in a leaf of its own (see Setup), so that controllers can be enabled
+// for the apps and the pod's limits leave the init out.
 type Group struct {
 	Version Version
 	// Dirs are the group's directories: the v2 one, then on a hybrid

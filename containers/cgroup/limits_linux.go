@@ -73,54 +73,98 @@ type Applied struct {
 var ErrNoController = errors.New("the host has no such cgroup controller")
 
 // AppLeaf is the v2 leaf group of an app (and the v1 group of an app
-// with limits of its own), below the pod's group.
+// with limits of its own), below the pod's AppsGroup.
 func AppLeaf(app string) string { return "app-" + app }
 
-// Setup sets the pod's limits on its group and makes its apps' groups,
-// with their own limits, before the apps start. It returns where each
-// app's processes go (in the order of apps), what became of each
-// controller's limits, and the v1 groups the pod's init must join
-// (see Add): a pod with limits in a v1 hierarchy has every process
-// there.
-func (g *Group) Setup(pod Limits, apps []string, appLimits []Limits) ([]Placement, []Applied, []string, error) {
+// AppsGroup is the group below a pod's that holds its apps and bears the
+// pod's limits. The pod's init stays out of it (v2: in InitLeaf beside
+// it): a Go program's threads and memory do not count against the
+// limits the user gave the apps.
+const AppsGroup = "apps"
+
+// Setup sets the pod's limits on its AppsGroup and makes its apps'
+// groups, with their own limits, before the apps start. It returns
+// where each app's processes go (in the order of apps) and what became
+// of each controller's limits.
+//
+// With v2 the layout is POD/init (the init) and POD/apps/app-NAME (each
+// app). In a v1 hierarchy that has a limit (a hybrid host's, or a v1
+// host's) it is POD/apps, with POD/apps/app-NAME for an app with a limit
+// of its own there; every app joins its group in each such hierarchy
+// before it execs, while the init stays where it was.
+func (g *Group) Setup(pod Limits, apps []string, appLimits []Limits) ([]Placement, []Applied, error) {
 	h := g.h
 	var applied []Applied
-	var join []string
-	pods := map[string]string{} // controller root → the pod's group there
-	pods[h.Roots[0]] = g.Dirs[0]
+	podDir := map[string]string{} // controller root → the pod's group there
+	podDir[h.Roots[0]] = g.Dirs[0]
 	if h.Version == V1 {
 		for i, r := range h.Roots {
-			pods[r] = g.Dirs[i]
+			podDir[r] = g.Dirs[i]
 		}
 	}
-	used := func(c string) bool {
-		if pod.uses(c) {
-			return true
+	appsUse := func(c string) bool {
+		return slices.ContainsFunc(appLimits, func(l Limits) bool { return l.uses(c) })
+	}
+	used := func(c string) bool { return pod.uses(c) || appsUse(c) }
+	mkdir := func(root, dir string) error {
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("cgroup: %w", err)
 		}
-		for _, l := range appLimits {
-			if l.uses(c) {
-				return true
+		if h.Version == V1 || root != h.Roots[0] {
+			if err := inheritCpuset(root, dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
 			}
 		}
-		return false
+		return nil
 	}
-	// The pod's group in a hybrid host's v1 hierarchies, when a limit
-	// needs it.
+	// The apps' group in each hierarchy: always with v2; in a v1
+	// hierarchy when a limit needs it, the pod's group there made first
+	// on a hybrid host.
+	appsDir := map[string]string{} // controller root → the apps' group there
+	v1Apps := map[string]bool{}    // the roots whose apps' group every app joins
+	if h.Version == V2 {
+		appsDir[h.Roots[0]] = filepath.Join(g.Dirs[0], AppsGroup)
+		if err := mkdir(h.Roots[0], appsDir[h.Roots[0]]); err != nil {
+			return nil, nil, err
+		}
+	}
 	for _, c := range resourceControllers {
 		root, ok := h.Controllers[c]
 		if !ok || !used(c) {
 			continue
 		}
-		if _, ok := pods[root]; !ok {
-			dir := filepath.Join(root, h.Parent, filepath.Base(g.Dirs[0]))
-			if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-				return nil, nil, nil, fmt.Errorf("cgroup: %w", err)
+		if _, ok := appsDir[root]; ok {
+			continue
+		}
+		if _, ok := podDir[root]; !ok {
+			podDir[root] = filepath.Join(root, h.Parent, filepath.Base(g.Dirs[0]))
+			if err := mkdir(root, podDir[root]); err != nil {
+				return nil, nil, err
 			}
-			if err := inheritCpuset(root, dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return nil, nil, nil, err
+		}
+		appsDir[root] = filepath.Join(podDir[root], AppsGroup)
+		if err := mkdir(root, appsDir[root]); err != nil {
+			return nil, nil, err
+		}
+		v1Apps[root] = true
+	}
+	// v2: the controllers the limits use enabled for the apps' group,
+	// and below it for the apps' own limits.
+	if h.Version == V2 {
+		for _, c := range resourceControllers {
+			if root, ok := h.Controllers[c]; !ok || root != h.Roots[0] {
+				continue
 			}
-			pods[root] = dir
-			join = append(join, dir)
+			if used(c) {
+				if err := enable(g.Dirs[0], c); err != nil {
+					return nil, nil, err
+				}
+			}
+			if appsUse(c) {
+				if err := enable(appsDir[h.Roots[0]], c); err != nil {
+					return nil, nil, err
+				}
+			}
 		}
 	}
 	for _, c := range resourceControllers {
@@ -132,18 +176,7 @@ func (g *Group) Setup(pod Limits, apps []string, appLimits []Limits) ([]Placemen
 			applied = append(applied, Applied{Controller: c, Err: fmt.Errorf("%w: %s", ErrNoController, c)})
 			continue
 		}
-		applied = append(applied, Applied{Controller: c, Err: set(c, pods[root], root != h.Roots[0] || h.Version == V1, pod)})
-	}
-	// v2: app leaves, with the controllers the apps' limits use
-	// enabled below the pod.
-	if h.Version == V2 {
-		for _, c := range resourceControllers {
-			if root, ok := h.Controllers[c]; ok && root == h.Roots[0] && slices.ContainsFunc(appLimits, func(l Limits) bool { return l.uses(c) }) {
-				if err := os.WriteFile(filepath.Join(g.Dirs[0], "cgroup.subtree_control"), []byte("+"+c), 0); err != nil {
-					return nil, nil, nil, fmt.Errorf("cgroup: enable %s for the apps: %w", c, err)
-				}
-			}
-		}
+		applied = append(applied, Applied{Controller: c, Err: set(c, appsDir[root], root != h.Roots[0] || h.Version == V1, pod)})
 	}
 	places := make([]Placement, len(apps))
 	for i, app := range apps {
@@ -151,9 +184,9 @@ func (g *Group) Setup(pod Limits, apps []string, appLimits []Limits) ([]Placemen
 		l := appLimits[i]
 		own := map[string]string{} // root → the app's group there
 		if h.Version == V2 {
-			pl.V2 = filepath.Join(g.Dirs[0], AppLeaf(app))
+			pl.V2 = filepath.Join(appsDir[h.Roots[0]], AppLeaf(app))
 			if err := os.Mkdir(pl.V2, 0o755); err != nil {
-				return nil, nil, nil, fmt.Errorf("cgroup: %w", err)
+				return nil, nil, fmt.Errorf("cgroup: %w", err)
 			}
 			own[h.Roots[0]] = pl.V2
 		}
@@ -168,29 +201,31 @@ func (g *Group) Setup(pod Limits, apps []string, appLimits []Limits) ([]Placemen
 			}
 			dir, ok := own[root]
 			if !ok {
-				dir = filepath.Join(pods[root], AppLeaf(app))
-				if err := os.Mkdir(dir, 0o755); err != nil {
-					return nil, nil, nil, fmt.Errorf("cgroup: %w", err)
-				}
-				if err := inheritCpuset(root, dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-					return nil, nil, nil, err
+				dir = filepath.Join(appsDir[root], AppLeaf(app))
+				if err := mkdir(root, dir); err != nil {
+					return nil, nil, err
 				}
 				own[root] = dir
-				pl.V1 = append(pl.V1, dir)
 			}
 			applied = append(applied, Applied{App: app, Controller: c, Err: set(c, dir, root != h.Roots[0] || h.Version == V1, l)})
 		}
-		// What the app sees: its group, or the pod's, in each hierarchy
-		// the pod has a group in.
+		// Its group, or the apps', in each hierarchy where the apps have
+		// one: joined, and seen inside; the pod's in the others (v1).
 		var roots []string
-		for r := range pods {
+		for r := range podDir {
 			roots = append(roots, r)
 		}
 		slices.Sort(roots)
 		for _, r := range roots {
-			src := pods[r]
-			if d, ok := own[r]; ok {
-				src = d
+			src, ok := own[r]
+			if !ok {
+				src, ok = appsDir[r]
+			}
+			if !ok {
+				src = podDir[r]
+			}
+			if v1Apps[r] {
+				pl.V1 = append(pl.V1, src)
 			}
 			target := "/sys/fs/cgroup/" + filepath.Base(r)
 			if h.Version == V2 && r == h.Roots[0] && len(roots) == 1 {
@@ -199,9 +234,12 @@ func (g *Group) Setup(pod Limits, apps []string, appLimits []Limits) ([]Placemen
 			pl.Mounts = append(pl.Mounts, [2]string{src, target})
 			if h.Controllers["memory"] == r {
 				if h.Version == V2 && r == h.Roots[0] {
-					pl.OOMEvents = filepath.Join(src, "memory.events")
-					if _, err := os.Stat(pl.OOMEvents); err != nil {
-						pl.OOMEvents = filepath.Join(pods[r], "memory.events")
+					// The nearest group with the memory controller.
+					for _, d := range []string{src, appsDir[r], podDir[r]} {
+						pl.OOMEvents = filepath.Join(d, "memory.events")
+						if _, err := os.Stat(pl.OOMEvents); err == nil {
+							break
+						}
 					}
 				} else {
 					pl.OOMEvents = filepath.Join(src, "memory.oom_control")
@@ -209,16 +247,13 @@ func (g *Group) Setup(pod Limits, apps []string, appLimits []Limits) ([]Placemen
 			}
 		}
 	}
-	return places, applied, join, nil
+	return places, applied, nil
 }
 
-// AddTo moves a process into the given directories of the group (see
-// Setup).
-func AddTo(dirs []string, pid int) error {
-	for _, d := range dirs {
-		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
-			return fmt.Errorf("cgroup: add %d to %s: %w", pid, d, err)
-		}
+// enable enables controller c for the groups below dir (v2).
+func enable(dir, c string) error {
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+"+c), 0); err != nil {
+		return fmt.Errorf("cgroup: enable %s below %s: %w", c, dir, err)
 	}
 	return nil
 }

@@ -154,7 +154,7 @@ func (p *Pod) create(ctx context.Context, pl *plan, in *podInit, stopOnFailure b
 	}
 	disk := p.diskLater(ctx, pl, in)
 	defer disk.settle()
-	cfg, join, err := p.prepareRun(ctx, pl)
+	cfg, err := p.prepareRun(ctx, pl)
 	if err != nil {
 		return p.failEarly(p.dropInit(in, err))
 	}
@@ -194,11 +194,6 @@ func (p *Pod) create(ctx context.Context, pl *plan, in *podInit, stopOnFailure b
 		p.userNSRoots(cfg, pl, in)
 	}
 	in.claim(p.m)
-	// On a hybrid host the limits of v1 controllers need the whole pod
-	// there: the init joins before any app starts.
-	if err := cgroup.AddTo(join, in.pid); err != nil {
-		return p.failEarly(p.dropInit(in, err))
-	}
 	p.mu.Lock()
 	p.rec.StagePid, p.rec.StageStart = in.pid, in.start
 	p.mu.Unlock()
@@ -315,18 +310,17 @@ func (p *Pod) failEarly(err error) error {
 }
 
 // prepareRun sets up the pod's control groups and its apps' mount
-// points in the runtime directory, and returns the init's config and the
-// v1 groups the init must join. The record is written once the init has
+// points in the runtime directory, and returns the init's config. The record is written once the init has
 // its config (see handshake).
-func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, []string, error) {
+func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, error) {
 	names := make([]string, len(pl.apps))
 	limits := make([]cgroup.Limits, len(pl.apps))
 	for i, a := range pl.apps {
 		names[i], limits[i] = a.name, pl.iso.apps[i].limits
 	}
-	places, applied, join, err := p.cg.Setup(pl.iso.pod, names, limits)
+	places, applied, err := p.cg.Setup(pl.iso.pod, names, limits)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// A pod in a user namespace has its apps' v2 groups delegated to its
 	// root, and sees them writable: it may make groups below them.
@@ -337,7 +331,7 @@ func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, []string
 				continue
 			}
 			if err := cgroup.Delegate(pl.V2, idmap.Host(0), idmap.Host(0)); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		}
 	}
@@ -354,11 +348,11 @@ func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, []string
 	cfg := &stage.Config{UUID: p.uuid, Hostname: hostname, Dir: p.dir, RunDir: p.run, HostNetwork: pl.hostNetwork, LogMaxBytes: p.m.opts.LogMaxBytes, Sysctls: pl.iso.sysctls, UserNS: idmap}
 	for i, a := range pl.apps {
 		if err := os.Mkdir(stage.RootDir(p.run, a.name), 0o755); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		lowers, err := p.m.opts.Images.Lowers(ctx, a.img.ID)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		ai := pl.iso.apps[i]
 		ac := stage.AppConfig{
@@ -374,7 +368,7 @@ func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, []string
 		}
 		if ai.apiAccess {
 			if p.m.opts.APISocket == "" {
-				return nil, nil, fmt.Errorf("app %s: %s: this daemon has no API socket", a.name, APIAccessIsolator)
+				return nil, fmt.Errorf("app %s: %s: this daemon has no API socket", a.name, APIAccessIsolator)
 			}
 			ac.APISocket = p.m.opts.APISocket
 		}
@@ -395,7 +389,7 @@ func (p *Pod) prepareRun(ctx context.Context, pl *plan) (*stage.Config, []string
 		}
 		cfg.Apps = append(cfg.Apps, ac)
 	}
-	return cfg, join, nil
+	return cfg, nil
 }
 
 // prepareDisk makes the pod's directory on disk: the apps' writable

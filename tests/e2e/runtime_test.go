@@ -166,6 +166,13 @@ func TestRuntimeOverRemoteAPI(t *testing.T) {
 	if strings.Contains(out, "all started") || !strings.Contains(out, "fork") {
 		t.Errorf("30 processes under a limit of 10:\n%s", out)
 	}
+	// The limit is the apps': the pod's init (5 to 8 threads) is not
+	// counted, and 6 processes run under a limit of 8.
+	out, code = cli("admin", "run", "--wait", "--isolator", "os/linux/pids-limit=8", "kurma/busybox", "--",
+		"/bin/sh", "-c", "for i in 1 2 3 4 5; do sleep 1 & done; wait; echo five ran")
+	if code != 0 || !strings.Contains(out, "five ran") {
+		t.Errorf("6 processes under a limit of 8: exit %d\n%s", code, out)
+	}
 	// A pod in a user namespace on the OS's kernel (Debian's 6.1): root
 	// inside, the pool's first ID on the host. The image store is on the
 	// OS's tmpfs, which 6.1 cannot ID-map: the pod runs on a copy of its
