@@ -27,6 +27,7 @@ var checks = map[string]check{
 	"hostname":    checkHostname,
 	"host":        checkHost,
 	"hostport":    checkHostPort,
+	"server":      checkServer,
 	"glob":        checkGlob,
 	"mac":         checkMAC,
 	"proxyurl":    checkProxyURL,
@@ -101,6 +102,19 @@ func checkHostPort(s string) (string, error) {
 		}
 	}
 	return s, nil
+}
+
+// checkServer accepts a host, or a host with a port (host:port,
+// [v6]:port).
+func checkServer(s string) (string, error) {
+	if _, err := checkHost(s); err == nil {
+		return s, nil
+	}
+	host, _, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return "", fmt.Errorf("%q is not a host name or IP address, with an optional :port", s)
+	}
+	return checkHostPort(s)
 }
 
 func checkGlob(s string) (string, error) {

@@ -37,6 +37,12 @@ network:
 			[]string{`config: /etc/kurma/config.yaml:1: hostname: expected a value, got a list`}},
 		{"bad IP", "network:\n  dns:\n    servers: [1.1.1.1, 300.1.1.1]",
 			[]string{`config: /etc/kurma/config.yaml:3: network.dns.servers[1]: "300.1.1.1" is not an IP address`}},
+		{"bad NTP servers", "services:\n  ntp:\n    servers: [ntp.example, \"10.0.0.1:123\", \"[fd00::1]:123\", \"ntp.example:99999\", \":123\", -bad-]",
+			[]string{
+				`config: /etc/kurma/config.yaml:3: services.ntp.servers[3]: "ntp.example:99999" has a bad port: "99999" is not a port (1-65535)`,
+				`config: /etc/kurma/config.yaml:3: services.ntp.servers[4]: ":123" is not a host name or IP address, with an optional :port`,
+				`config: /etc/kurma/config.yaml:3: services.ntp.servers[5]: "-bad-" is not a host name or IP address, with an optional :port`,
+			}},
 		{"bad hostname", "hostname: -bad-",
 			[]string{`config: /etc/kurma/config.yaml:1: hostname: "-bad-" is not a valid hostname (labels of letters, digits and '-' separated by dots)`}},
 		{"bad MAC", "network:\n  interfaces:\n    - mac: 52:54:00:zz:34:56",

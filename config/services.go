@@ -25,8 +25,9 @@ type Console struct {
 // NTP sets the clock from time servers.
 type NTP struct {
 	Enabled bool `yaml:"enabled"`
-	// Servers are host names or addresses of NTP servers.
-	Servers []string `yaml:"servers" kurma:"check=host"`
+	// Servers are host names or addresses of NTP servers, each with an
+	// optional :port (123 by default).
+	Servers []string `yaml:"servers" kurma:"check=server"`
 }
 
 // Devices is the device manager: it creates device nodes and loads

@@ -164,6 +164,12 @@ func (m *Machine) attachLogs() {
 			m.test.echo = a.Value
 		case config.TestCmdlinePrefix + "marker":
 			m.test.marker = a.Value
+		case config.TestCmdlinePrefix + "ntp-ahead":
+			d, err := time.ParseDuration(a.Value)
+			if err != nil {
+				m.log.Errorf("test: %s: %v", a.Key, err)
+			}
+			m.test.ntpAhead = d
 		}
 	}
 	// Without this the kernel drops all but 10 of our lines every 5 s.

@@ -2,8 +2,10 @@ package boot
 
 import (
 	"context"
+	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -105,17 +107,18 @@ func (m *Machine) networkDatasources(ctx context.Context) error {
 	return err
 }
 
-// clock sets the clock from the NTP servers of the configuration and
-// keeps it in step in the background. The boot waits at most timeWait
-// for a first answer; unreachable servers are a warning, not a failure:
-// the client keeps asking.
+// clock sets the clock from the NTP servers of the DHCP leases and of
+// the configuration and keeps it in step in the background. The boot
+// waits at most timeWait for a first answer; unreachable servers are a
+// warning, not a failure: the client keeps asking.
 func (m *Machine) clock(ctx context.Context) error {
 	ntp := m.cfg.Services.NTP
-	if !ntp.Enabled || len(ntp.Servers) == 0 {
+	if !ntp.Enabled {
 		m.log.Infof("time: NTP is off (services.ntp)")
 		return nil
 	}
-	s := &timesync.Syncer{Servers: ntp.Servers, Logf: m.log.Infof}
+	m.testNTP()
+	s := &timesync.Syncer{Servers: ntp.Servers, Learned: m.dhcpNTP, Logf: m.log.Infof}
 	first := make(chan error, 1)
 	go s.Run(ctx, first)
 	select {
@@ -124,11 +127,26 @@ func (m *Machine) clock(ctx context.Context) error {
 			m.log.Warnf("time: no NTP server answered (%v); asking again in the background", err)
 			return nil
 		}
-		m.log.Infof("time: clock in step with %s, %s", strings.Join(ntp.Servers, " "), time.Now().UTC().Format(time.RFC3339))
+		m.log.Infof("time: clock in step with %s, %s", strings.Join(s.Asked(), " "), time.Now().UTC().Format(time.RFC3339))
 	case <-time.After(timeWait):
-		m.log.Warnf("time: no answer from %s in %s; asking in the background", strings.Join(ntp.Servers, " "), timeWait)
+		m.log.Warnf("time: no answer from %s in %s; asking in the background", strings.Join(s.Asked(), " "), timeWait)
 	}
 	return nil
+}
+
+// dhcpNTP lists the NTP servers of the DHCP leases, by link name.
+func (m *Machine) dhcpNTP() []string {
+	if m.net == nil {
+		return nil
+	}
+	leases := m.net.Leases()
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(leases)) {
+		for _, a := range leases[name].NTP {
+			out = append(out, a.String())
+		}
+	}
+	return out
 }
 
 // printNetwork shows the network summary on the console.

@@ -20,6 +20,8 @@ import (
 
 	"github.com/kurmaos/kurma/config"
 	"github.com/kurmaos/kurma/init/dhcp"
+	"github.com/kurmaos/kurma/init/timesync"
+	"github.com/kurmaos/kurma/internal/ntptest"
 )
 
 func privileged(t *testing.T, tools ...string) {
@@ -44,7 +46,9 @@ func sh(t *testing.T, args ...string) {
 // TestDHCPWithDnsmasq runs the stack against dnsmasq: a server namespace
 // and a client namespace joined by a veth pair, nothing in the host's own
 // namespace. The lease's address, router, DNS, search domain and hostname
-// are applied, and the lease is renewed at the T1 the server gives.
+// are applied, and the lease is renewed at the T1 the server gives. The
+// lease's NTP server is the one the clock asks first (an SNTP server in
+// the server's namespace answers).
 func TestDHCPWithDnsmasq(t *testing.T) {
 	privileged(t, "ip", "dnsmasq")
 	id := fmt.Sprintf("kurma-%d", os.Getpid())
@@ -69,6 +73,7 @@ func TestDHCPWithDnsmasq(t *testing.T) {
 		"--dhcp-option=option:router,192.168.150.1",
 		"--dhcp-option=option:dns-server,192.168.150.53",
 		"--dhcp-option=option:domain-search,lab.example",
+		"--dhcp-option=option:ntp-server,192.168.150.1",
 		"--dhcp-option=option:T1,3",
 		"--dhcp-option=option:T2,100")
 	srv.Stdout = writerFunc(func(p []byte) { logMu.Lock(); srvLog.Write(p); logMu.Unlock() })
@@ -143,6 +148,7 @@ func TestDHCPWithDnsmasq(t *testing.T) {
 	if want := "search lab.example\nnameserver 10.0.0.53\nnameserver 192.168.150.53\n"; !strings.HasSuffix(string(data), want) {
 		t.Errorf("resolv.conf:\n%s\nwant it to end with:\n%s", data, want)
 	}
+	clockFromLease(t, s, srvNS, cliNS)
 	sum := s.Summary()
 	if want := "vcli0 " + mac + " up 192.168.150.55/24 gateway 192.168.150.1 (dhcp from 192.168.150.1, lease 2m0s)"; len(sum) != 2 || sum[0] != want {
 		t.Errorf("summary %q, want first line %q", sum, want)
@@ -210,24 +216,84 @@ func TestDHCPWithDnsmasq(t *testing.T) {
 	}
 }
 
+// clockFromLease has the clock ask the NTP servers of the stack's leases,
+// as PID 1 does, from the client's namespace: the lease's server (an
+// SNTP server an hour ahead, in the server's namespace) answers first.
+func clockFromLease(t *testing.T, s *Stack, srvNS, cliNS string) {
+	t.Helper()
+	var pc net.PacketConn
+	if err := inNS(srvNS, func() (err error) {
+		pc, err = net.ListenPacket("udp", "192.168.150.1:123")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go ntptest.Serve(pc, time.Hour)
+	var stepped time.Duration
+	clock := &timesync.Syncer{
+		Servers: []string{"192.0.2.1"}, // configured, never reached: the lease's answers first
+		Learned: func() []string {
+			var out []string
+			for _, l := range s.Leases() {
+				for _, a := range l.NTP {
+					out = append(out, a.String())
+				}
+			}
+			return out
+		},
+		Step:   func(off time.Duration) error { stepped = off; return nil },
+		Slew:   func(time.Duration) error { return nil },
+		Synced: func(time.Duration) error { return nil },
+	}
+	var r timesync.Result
+	if err := inNS(cliNS, func() (err error) {
+		r, err = clock.Once(context.Background())
+		return err
+	}); err != nil {
+		t.Fatalf("clock from the lease's NTP server: %v (asked %v)", err, clock.Asked())
+	}
+	if r.Server != "192.168.150.1" || !r.Stepped || stepped < 59*time.Minute || stepped > 61*time.Minute {
+		t.Errorf("clock: %+v stepped %s, want a step of an hour from 192.168.150.1", r, stepped)
+	}
+}
+
 // rawConnIn opens the DHCP client's raw socket on a link of another
 // network namespace: a socket stays in the namespace it was made in.
-func rawConnIn(ns netns.NsHandle, link string) (net.PacketConn, error) {
+func rawConnIn(ns netns.NsHandle, link string) (conn net.PacketConn, err error) {
+	err = inNSHandle(ns, func() error {
+		conn, err = nclient4.NewRawUDPConn(link, nclient4.ClientPort)
+		return err
+	})
+	return conn, err
+}
+
+// inNS runs f on a thread in the named network namespace.
+func inNS(name string, f func() error) error {
+	ns, err := netns.GetFromName(name)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	return inNSHandle(ns, f)
+}
+
+func inNSHandle(ns netns.NsHandle, f func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer orig.Close()
 	if err := netns.Set(ns); err != nil {
-		return nil, err
+		return err
 	}
-	conn, err := nclient4.NewRawUDPConn(link, nclient4.ClientPort)
+	ferr := f()
 	if err := netns.Set(orig); err != nil {
 		panic(fmt.Sprintf("cannot return to the test's network namespace: %v", err)) // the thread would stay in the wrong one
 	}
-	return conn, err
+	return ferr
 }
 
 type writerFunc func([]byte)

@@ -1,7 +1,10 @@
 // Package timesync sets the clock from NTP servers (SNTP, RFC 4330, with
 // github.com/beevik/ntp) and keeps it in step: a large error is stepped
 // at once, a small one slewed by the kernel, so time never runs
-// backwards under running programs once it is close.
+// backwards under running programs once it is close. After each
+// correction the kernel is told its clock is synchronised, which also
+// has it write the time to the hardware clock (RTC) every 11 minutes, so
+// that the next boot starts close.
 package timesync
 
 import (
@@ -33,6 +36,9 @@ type Syncer struct {
 	// Servers are host names or addresses, with an optional :port; tried
 	// in order until one answers.
 	Servers []string
+	// Learned, when set, returns servers learned at run time (from DHCP
+	// leases), asked before Servers; it is called at each attempt.
+	Learned func() []string
 	// Timeout bounds each query (DefaultTimeout when zero).
 	Timeout time.Duration
 	// Query asks one server for the clock's offset; nil is SNTP.
@@ -41,7 +47,10 @@ type Syncer struct {
 	// Slew has the kernel make up a small offset gradually; nil are the
 	// real clock's (root only).
 	Step, Slew func(offset time.Duration) error
-	Logf       func(format string, args ...any)
+	// Synced tells the kernel its clock is within maxError of the
+	// server's; nil is the real clock's (adjtimex).
+	Synced func(maxError time.Duration) error
+	Logf   func(format string, args ...any)
 }
 
 // Result is one synchronisation.
@@ -54,8 +63,9 @@ type Result struct {
 // Once queries the servers in order and corrects the clock from the first
 // that answers. The error joins every server's when none does.
 func (s *Syncer) Once(ctx context.Context) (Result, error) {
-	if len(s.Servers) == 0 {
-		return Result{}, errors.New("no NTP servers")
+	servers := s.Asked()
+	if len(servers) == 0 {
+		return Result{}, errors.New("no NTP servers (none configured, none from DHCP)")
 	}
 	query := s.Query
 	if query == nil {
@@ -66,7 +76,7 @@ func (s *Syncer) Once(ctx context.Context) (Result, error) {
 		timeout = DefaultTimeout
 	}
 	var errs []error
-	for _, srv := range s.Servers {
+	for _, srv := range servers {
 		if ctx.Err() != nil {
 			return Result{}, ctx.Err()
 		}
@@ -85,9 +95,44 @@ func (s *Syncer) Once(ctx context.Context) (Result, error) {
 		if err != nil {
 			return r, fmt.Errorf("correct the clock by %s: %w", off, err)
 		}
+		// A slew leaves the error to make up; a step leaves next to none
+		// (the query's own, bounded by its round trip).
+		maxError := timeout
+		if !r.Stepped {
+			maxError += off.Abs()
+		}
+		if err := s.synced(maxError); err != nil {
+			return r, fmt.Errorf("mark the clock synchronised: %w", err)
+		}
 		return r, nil
 	}
 	return Result{}, errors.Join(errs...)
+}
+
+// Asked lists the servers an attempt asks, in order: the learned ones,
+// then the configured ones, each once.
+func (s *Syncer) Asked() []string {
+	var all []string
+	if s.Learned != nil {
+		all = append(all, s.Learned()...)
+	}
+	all = append(all, s.Servers...)
+	seen := map[string]bool{}
+	out := all[:0]
+	for _, srv := range all {
+		if srv != "" && !seen[srv] {
+			seen[srv] = true
+			out = append(out, srv)
+		}
+	}
+	return out
+}
+
+func (s *Syncer) synced(maxError time.Duration) error {
+	if s.Synced != nil {
+		return s.Synced(maxError)
+	}
+	return markSynced(maxError)
 }
 
 func call(f, def func(time.Duration) error, off time.Duration) error {
@@ -99,9 +144,10 @@ func call(f, def func(time.Duration) error, off time.Duration) error {
 
 // Run synchronises now and then at the poll interval until ctx ends. The
 // result of the first attempt is sent on first (if not nil), whether it
-// worked or not.
+// worked or not. Failures are logged when they start, not every poll.
 func (s *Syncer) Run(ctx context.Context, first chan<- error) {
 	poll := MinPoll
+	failing := false
 	for {
 		r, err := s.Once(ctx)
 		switch {
@@ -115,9 +161,10 @@ func (s *Syncer) Run(ctx context.Context, first chan<- error) {
 		if first != nil {
 			first <- err
 			first = nil
-		} else if err != nil {
-			s.logf("time: %v", err)
+		} else if err != nil && !failing {
+			s.logf("time: %v; asking again every %s", err, MinPoll)
 		}
+		failing = err != nil
 		t := time.NewTimer(poll)
 		select {
 		case <-ctx.Done():

@@ -2,12 +2,13 @@ package timesync
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kurmaos/kurma/internal/ntptest"
 )
 
 // ntpServer answers SNTP queries on loopback with a clock that is ahead
@@ -19,36 +20,8 @@ func ntpServer(t *testing.T, ahead time.Duration) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			n, addr, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if n < 48 {
-				continue
-			}
-			now := time.Now().Add(ahead)
-			resp := make([]byte, 48)
-			resp[0] = 4<<3 | 4 // version 4, server
-			resp[1] = 2        // stratum
-			copy(resp[12:16], "TEST")
-			putTime(resp[16:], now.Add(-time.Minute)) // reference
-			copy(resp[24:32], buf[40:48])             // origin: the client's transmit time
-			putTime(resp[32:], now)                   // receive
-			putTime(resp[40:], now)                   // transmit
-			_, _ = pc.WriteTo(resp, addr)             // the client retries or times out
-		}
-	}()
+	go ntptest.Serve(pc, ahead)
 	return pc.LocalAddr().String()
-}
-
-func putTime(b []byte, t time.Time) {
-	const epoch = 2208988800 // 1900 to 1970
-	secs := uint64(t.Unix() + epoch)
-	frac := uint64(t.Nanosecond()) << 32 / 1e9
-	binary.BigEndian.PutUint64(b, secs<<32|frac)
 }
 
 func TestOnce(t *testing.T) {
@@ -74,11 +47,13 @@ func TestOnce(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stepped, slewed time.Duration
+			var synced []time.Duration
 			s := &Syncer{
 				Servers: tt.servers,
 				Timeout: 300 * time.Millisecond,
 				Step:    func(off time.Duration) error { stepped = off; return nil },
 				Slew:    func(off time.Duration) error { slewed = off; return nil },
+				Synced:  func(maxError time.Duration) error { synced = append(synced, maxError); return nil },
 			}
 			r, err := s.Once(context.Background())
 			if tt.wantErrs != nil {
@@ -87,8 +62,8 @@ func TestOnce(t *testing.T) {
 						t.Errorf("error %v, want one with %q", err, w)
 					}
 				}
-				if stepped != 0 || slewed != 0 {
-					t.Errorf("the clock was corrected without an answer")
+				if stepped != 0 || slewed != 0 || len(synced) != 0 {
+					t.Errorf("the clock was corrected (or marked synchronised: %v) without an answer", synced)
 				}
 				return
 			}
@@ -104,6 +79,15 @@ func TestOnce(t *testing.T) {
 			}
 			if d := got - tt.offset; d > 50*time.Millisecond || d < -50*time.Millisecond {
 				t.Errorf("offset %s, want about %s", got, tt.offset)
+			}
+			// The kernel is told the clock is synchronised, with an error
+			// of the query's timeout, plus the offset left to slew.
+			want := 300 * time.Millisecond
+			if tt.slewed {
+				want += tt.offset
+			}
+			if len(synced) != 1 || synced[0]-want > 50*time.Millisecond || want-synced[0] > 50*time.Millisecond {
+				t.Errorf("marked synchronised with %v, want once with about %s", synced, want)
 			}
 		})
 	}
@@ -124,5 +108,30 @@ func TestRunReportsTheFirstAttempt(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no report of the first attempt")
+	}
+}
+
+// Servers learned from DHCP are asked first, then the configured ones,
+// none twice; with neither, the error says so.
+func TestLearnedServersFirst(t *testing.T) {
+	var asked []string
+	learned := []string{"192.168.7.123", "b"}
+	s := &Syncer{
+		Servers: []string{"a", "b"},
+		Learned: func() []string { return learned },
+		Query: func(_ context.Context, srv string, _ time.Duration) (time.Duration, error) {
+			asked = append(asked, srv)
+			return 0, errors.New("unreachable")
+		},
+	}
+	if _, err := s.Once(context.Background()); err == nil {
+		t.Fatal("no error with every server unreachable")
+	}
+	if got := strings.Join(asked, " "); got != "192.168.7.123 b a" {
+		t.Errorf("asked %q, want the learned servers first and b once", got)
+	}
+	s.Servers, learned = nil, nil
+	if _, err := s.Once(context.Background()); err == nil || !strings.Contains(err.Error(), "none from DHCP") {
+		t.Errorf("no servers at all: %v", err)
 	}
 }

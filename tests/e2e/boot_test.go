@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,10 +15,19 @@ const bootTimeout = 2 * time.Minute
 // init is PID 1, that / is a tmpfs on which pivot_root works in a new mount
 // namespace, that the qemu profile's modules are loaded with their
 // dependencies, that the timeline is printed, and that ctrl-alt-del
-// powers the machine off without a panic.
+// powers the machine off without a panic. The configured NTP server (an
+// SNTP server in the guest whose clock is a day ahead: QEMU's user
+// network reaches no UDP server of the host) steps the clock, and the
+// kernel then writes the RTC.
 func TestBoot(t *testing.T) {
 	vm := qemu.Start(t, qemu.Options{
-		Append: []string{"kurma.debug=1"},
+		Append: []string{"kurma.debug=1", "kurma.test.ntp-ahead=24h"},
+		InitrdFiles: map[string][]byte{"/etc/kurma/config.yaml": []byte(`images:
+  offline_dirs: [/usr/share/kurma/images]
+services:
+  ntp:
+    servers: ["127.0.0.1:1123"]
+`)},
 		// An empty PCIe slot, for the hot plug below.
 		Args: []string{"-device", "pcie-root-port,id=rp1,chassis=1,slot=1"},
 	})
@@ -44,6 +54,13 @@ func TestBoot(t *testing.T) {
 	}
 	vm.Expect(t, `kurma:   total +\d+ ms since kernel start`, time.Minute)
 	vm.Expect(t, `kurma: ready`, time.Minute)
+	rtc := vm.ExpectSeen(t, `kurma: test: rtc follows the clock: (\S+)`, time.Minute)[1]
+	if at, err := time.Parse(time.RFC3339, rtc); err != nil || at.Sub(time.Now().Add(24*time.Hour)).Abs() > 10*time.Minute {
+		t.Errorf("the RTC reads %s (%v), want a day ahead of the host's clock", rtc, err)
+	}
+	if !regexp.MustCompile(`kurma: time: clock stepped by 2[34]h\S* from 127\.0\.0\.1:1123`).MatchString(vm.Console()) {
+		t.Errorf("the clock was not stepped by a day from the configured server")
+	}
 	if strings.Contains(vm.Console(), "FAILED") {
 		t.Errorf("a phase failed")
 	}

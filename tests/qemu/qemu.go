@@ -425,7 +425,19 @@ func (vm *VM) ExpectErr(pattern string, timeout time.Duration) ([]string, error)
 // printing.
 func (vm *VM) ExpectPrompt(t testing.TB, pattern string, timeout time.Duration) []string {
 	t.Helper()
-	m, err := vm.expectIn(regexp.MustCompile(pattern), timeout, false)
+	m, err := vm.expectIn(regexp.MustCompile(pattern), timeout, expectPrompt)
+	if err != nil {
+		t.Fatalf("waiting for %q: %v", pattern, err)
+	}
+	return m
+}
+
+// ExpectSeen is Expect for a line whose place among the others is not
+// fixed (a background task's): it searches the whole console from its
+// start, and leaves where the next Expect searches from as it is.
+func (vm *VM) ExpectSeen(t testing.TB, pattern string, timeout time.Duration) []string {
+	t.Helper()
+	m, err := vm.expectIn(regexp.MustCompile(pattern), timeout, expectSeen)
 	if err != nil {
 		t.Fatalf("waiting for %q: %v", pattern, err)
 	}
@@ -433,10 +445,19 @@ func (vm *VM) ExpectPrompt(t testing.TB, pattern string, timeout time.Duration) 
 }
 
 func (vm *VM) expect(re *regexp.Regexp, timeout time.Duration) ([]string, error) {
-	return vm.expectIn(re, timeout, true)
+	return vm.expectIn(re, timeout, expectLine)
 }
 
-func (vm *VM) expectIn(re *regexp.Regexp, timeout time.Duration, wholeLines bool) ([]string, error) {
+// How expectIn searches.
+type expectMode int
+
+const (
+	expectLine   expectMode = iota // whole lines after the cursor; moves it
+	expectPrompt                   // also the line being printed; moves it
+	expectSeen                     // whole lines from the start; cursor kept
+)
+
+func (vm *VM) expectIn(re *regexp.Regexp, timeout time.Duration, mode expectMode) ([]string, error) {
 	deadline := time.Now().Add(timeout)
 	timer := time.AfterFunc(timeout, func() {
 		vm.mu.Lock()
@@ -448,8 +469,12 @@ func (vm *VM) expectIn(re *regexp.Regexp, timeout time.Duration, wholeLines bool
 	defer vm.mu.Unlock()
 	for {
 		// Only whole lines: a match must not stop at the end of a read.
-		rest := vm.console[vm.cursor:]
-		if !wholeLines {
+		from := vm.cursor
+		if mode == expectSeen {
+			from = 0
+		}
+		rest := vm.console[from:]
+		if mode == expectPrompt {
 			// a prompt: the line being printed counts
 		} else if i := strings.LastIndexByte(string(rest), '\n'); i >= 0 {
 			rest = rest[:i+1]
@@ -465,14 +490,16 @@ func (vm *VM) expectIn(re *regexp.Regexp, timeout time.Duration, wholeLines bool
 				}
 				out = append(out, string(rest[loc[i]:loc[i+1]]))
 			}
-			vm.cursor += loc[1]
+			if mode != expectSeen {
+				vm.cursor += loc[1]
+			}
 			return out, nil
 		}
 		if p := panicPattern.Find(rest); p != nil {
 			return nil, fmt.Errorf("the kernel panicked: %s", p)
 		}
 		if vm.exited {
-			if loc := re.FindSubmatchIndex(vm.console[vm.cursor:]); loc != nil {
+			if loc := re.FindSubmatchIndex(vm.console[from:]); loc != nil {
 				vm.console = append(vm.console, '\n') // the last line had no newline
 				continue
 			}
