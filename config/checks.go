@@ -203,15 +203,15 @@ func checkPassword(s string) (string, error) {
 		return s, nil
 	}
 	// The methods the console checks (bootstrap/console/crypt).
-	for _, p := range []string{"$6$", "$5$", "$2b$", "$2a$", "$2y$"} {
+	for _, p := range []string{"$y$", "$6$", "$5$", "$2b$", "$2a$", "$2y$"} {
 		if strings.HasPrefix(s, p) && len(s) > len(p)+8 {
 			return s, nil
 		}
 	}
 	if strings.HasPrefix(s, "$") {
-		return "", fmt.Errorf("the value (not shown) is a crypt(3) hash of a method the console does not check: use SHA-512 (\"$6$…\", mkpasswd -m sha-512), SHA-256 (\"$5$…\") or bcrypt (\"$2b$…\"), or none")
+		return "", fmt.Errorf("the value (not shown) is a crypt(3) hash of a method the console does not check: use yescrypt (\"$y$…\", mkpasswd -m yescrypt), SHA-512 (\"$6$…\", mkpasswd -m sha-512), SHA-256 (\"$5$…\") or bcrypt (\"$2b$…\"), or none")
 	}
-	return "", fmt.Errorf("the value (not shown) is not a crypt(3) hash (\"$6$…\": mkpasswd -m sha-512) or none")
+	return "", fmt.Errorf("the value (not shown) is not a crypt(3) hash (\"$y$…\": mkpasswd -m yescrypt) or none")
 }
 
 var sshKeyTypes = map[string]bool{

@@ -11,9 +11,9 @@ type Services struct {
 type Console struct {
 	// Enabled starts the console service.
 	Enabled bool `yaml:"enabled"`
-	// Password is a crypt(3) hash (SHA-512 "$6$…", SHA-256 "$5$…" or
-	// bcrypt "$2b$…", the methods the console checks) for console login, or
-	// "none": no password login.
+	// Password is a crypt(3) hash (yescrypt "$y$…", SHA-512 "$6$…",
+	// SHA-256 "$5$…" or bcrypt "$2b$…", the methods the console checks)
+	// for console login, or "none": no password login.
 	Password string `yaml:"password" kurma:"check=password"`
 	// SSHAuthorizedKeys are OpenSSH public keys allowed to log in. Later
 	// layers add to the list.

@@ -20,8 +20,8 @@ import (
 	"github.com/kurmaos/kurma/internal/syncbuf"
 )
 
-// The SHA-512 crypt(3) hash of "kurma".
-const kurmaHash = "$6$saltsalt$87BVuILMV2v3UX1E2t.14Z5QTrDJ0KUhdSbh9Hib615GITUD3pN4J5819KebyeT7YmJ25al0lVFTBNsubMN510"
+// The yescrypt crypt(3) hash of "kurma", as Debian's mkpasswd makes it.
+const kurmaHash = "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$FQJA1YnD4rc4Ge6OumxaAGMleSqTXJkOdDF/uaufWb1"
 
 func newKey(t *testing.T) ssh.Signer {
 	t.Helper()
@@ -234,8 +234,12 @@ func TestPasswordNone(t *testing.T) {
 		t.Errorf("the terminal shows %q", buf[:n])
 	}
 	p := filepath.Join(t.TempDir(), "password")
-	os.WriteFile(p, []byte("$y$j9T$abc$def\n"), 0o600)
+	os.WriteFile(p, []byte("$1$saltsalt$e0tpAs/3MQjFhmIELWqtK0\n"), 0o600)
 	if _, err := readPassword(p); err == nil {
-		t.Error("a yescrypt hash was taken")
+		t.Error("an MD5 hash was taken")
+	}
+	os.WriteFile(p, []byte(kurmaHash+"\n"), 0o600)
+	if hash, err := readPassword(p); err != nil || hash != kurmaHash {
+		t.Errorf("a yescrypt hash: %q %v", hash, err)
 	}
 }
