@@ -15,8 +15,9 @@ import (
 	"github.com/kurmaos/kurma/tests/qemu"
 )
 
-// consoleHash is the SHA-512 crypt(3) hash of the password "kurma".
-const consoleHash = "$6$saltsalt$87BVuILMV2v3UX1E2t.14Z5QTrDJ0KUhdSbh9Hib615GITUD3pN4J5819KebyeT7YmJ25al0lVFTBNsubMN510"
+// consoleHash is the yescrypt crypt(3) hash of the password "kurma", as
+// Debian 12's mkpasswd makes by default (libxcrypt, through Perl's crypt).
+const consoleHash = "$y$j9T$abcdefghijklmnop$AOZ0ALPbIvkhfV5FXJXOcPZXoYKAHqeM4Q/JYaH3u9D"
 
 // TestBootstrapAndConsole boots with a configuration (in the initramfs)
 // that sets the console's password and an SSH key, and three bootstrap
