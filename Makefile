@@ -58,7 +58,7 @@ build/bin/%: FORCE
 	$(GOBUILD) -o $@ ./cmd/$*
 
 # Userland trees the initrd ships, assembled from Debian packages.
-TREES := build/buildroot/e2fsprogs build/buildroot/cni
+TREES := build/buildroot/e2fsprogs build/buildroot/fstools build/buildroot/cni
 
 build/buildroot/%/.done: buildroot/recipes/%.yaml $(SETUP) build/bin/kurma-build
 	build/bin/kurma-build buildroot -recipe $* -o build/buildroot/$*

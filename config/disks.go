@@ -11,7 +11,7 @@ type Disk struct {
 	// UUID is the filesystem UUID.
 	UUID string `yaml:"uuid" kurma:"check=uuid"`
 	// Filesystem is the filesystem type, used to format and to mount.
-	Filesystem string `yaml:"filesystem" kurma:"enum=ext4|xfs|btrfs|vfat"`
+	Filesystem string `yaml:"filesystem" kurma:"enum=ext4|xfs|vfat"`
 	// Format says when the disk is formatted.
 	Format FormatPolicy `yaml:"format" kurma:"enum=never|if-blank|force"`
 	// Resize grows the filesystem to the size of the device.

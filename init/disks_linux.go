@@ -37,8 +37,21 @@ func (m *Machine) disks(ctx context.Context) error {
 		Resolver: disks.Resolver{Wait: diskWait},
 		Run:      m.runTool,
 		LoadFS: func(fstype string) error {
-			if fstype == "ext4" || fstype == "ext3" || fstype == "ext2" {
+			switch fstype {
+			case "ext4", "ext3", "ext2":
 				return m.modprobe("ext4") // the profile's; ext4 mounts ext2 and ext3
+			case "vfat":
+				// FAT asks the kernel for its code page and character set
+				// at mount time (request_module): Kurma has no modprobe
+				// for the kernel to call, so they are loaded first:
+				// Debian's defaults, code page 437 and iocharset ascii
+				// (file names are UTF-8 all the same: FAT_DEFAULT_UTF8).
+				for _, name := range []string{"fs-vfat", "nls_cp437", "nls_ascii"} {
+					if err := m.modprobe(name); err != nil {
+						return err
+					}
+				}
+				return nil
 			}
 			return m.modprobe("fs-" + fstype)
 		},

@@ -133,7 +133,7 @@ func TestDecide(t *testing.T) {
 		{"unknown data, never", Signature{Kind: KindUnknown}, config.Disk{}, false, "", true},
 		{"partition table, if-blank", Signature{Kind: KindOther, Type: "gpt"}, config.Disk{Format: config.FormatIfBlank}, false, "", true},
 		{"ext4 with data, force", ext4, config.Disk{Format: config.FormatForce}, true, "ext4", false},
-		{"unknown data, force", Signature{Kind: KindUnknown}, config.Disk{Format: config.FormatForce, Filesystem: "btrfs"}, true, "btrfs", false},
+		{"unknown data, force", Signature{Kind: KindUnknown}, config.Disk{Format: config.FormatForce, Filesystem: "xfs"}, true, "xfs", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -151,15 +152,6 @@ func mkfs(fstype, dev string, d config.Disk) (string, []string, error) {
 			args = append(args, "-m", "uuid="+d.UUID)
 		}
 		return "mkfs.xfs", append(args, dev), nil
-	case "btrfs":
-		args := []string{"-f", "-q"}
-		if d.Label != "" {
-			args = append(args, "-L", d.Label)
-		}
-		if d.UUID != "" {
-			args = append(args, "-U", d.UUID)
-		}
-		return "mkfs.btrfs", append(args, dev), nil
 	case "vfat":
 		var args []string
 		if d.Label != "" {
@@ -182,17 +174,24 @@ func (s *Setup) format(ctx context.Context, dev, fstype string, d config.Disk) e
 }
 
 func (s *Setup) run(ctx context.Context, name string, args ...string) error {
+	_, err := s.output(ctx, name, args...)
+	return err
+}
+
+// output runs a tool and returns its output; a failure says what the
+// tool printed.
+func (s *Setup) output(ctx context.Context, name string, args ...string) ([]byte, error) {
 	if s.Run == nil {
-		return fmt.Errorf("%s: no way to run tools", name)
+		return nil, fmt.Errorf("%s: no way to run tools", name)
 	}
 	out, err := s.Run(ctx, name, args...)
 	if err != nil {
 		if msg := strings.TrimSpace(string(out)); msg != "" {
-			return fmt.Errorf("%s: %w: %s", name, err, msg)
+			return out, fmt.Errorf("%s: %w: %s", name, err, msg)
 		}
-		return fmt.Errorf("%s: %w", name, err)
+		return out, fmt.Errorf("%s: %w", name, err)
 	}
-	return nil
+	return out, nil
 }
 
 // grow resizes the filesystem to its device; it reports whether it did.
@@ -211,12 +210,43 @@ func (s *Setup) grow(ctx context.Context, dev string, sig Signature, mnt string)
 		if err := s.run(ctx, "resize2fs", dev); err != nil {
 			return false, err
 		}
+	case "xfs":
+		// XFS grows only mounted, by its mount point. Its superblock on
+		// the device says the new size only once the log is written
+		// back: the size comes from what xfs_growfs says.
+		out, err := s.output(ctx, "xfs_growfs", "-d", mnt)
+		if err != nil {
+			return false, err
+		}
+		if grown, ok := xfsGrown(out); ok {
+			s.logf("disk %s: grew the filesystem from %d to %d MiB", dev, sig.Size>>20, grown>>20)
+			return true, nil
+		}
 	default:
-		return false, fmt.Errorf("growing %s is not supported (ext2/3/4 are)", sig.Type)
+		return false, fmt.Errorf("growing %s is not supported (ext2/3/4 and xfs are)", sig.Type)
 	}
 	after, _ := ProbeDevice(dev) // for the message only
 	s.logf("disk %s: grew the filesystem from %d to %d MiB", dev, sig.Size>>20, after.Size>>20)
 	return true, nil
+}
+
+// xfsGrown reads the new size from what xfs_growfs prints: the data
+// section's block size ("data = bsize=4096 blocks=76800, ...") and
+// "data blocks changed from 76800 to 102400".
+func xfsGrown(out []byte) (int64, bool) {
+	var bsize, blocks int64
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 3 && f[0] == "data" && f[1] == "=" && strings.HasPrefix(f[2], "bsize="):
+			bsize, _ = strconv.ParseInt(strings.TrimPrefix(f[2], "bsize="), 10, 64)
+		case strings.HasPrefix(line, "data blocks changed from "):
+			if _, err := fmt.Sscanf(line, "data blocks changed from %d to %d", new(int64), &blocks); err != nil {
+				blocks = 0
+			}
+		}
+	}
+	return bsize * blocks, bsize > 0 && blocks > 0
 }
 
 func deviceSize(dev string) (int64, error) {
@@ -267,30 +297,34 @@ func bindUsage(mnt, root, usage string) error {
 }
 
 // kernelLog reads the kernel log records written after it was opened.
-type kernelLog struct{ f *os.File }
+// It reads the raw descriptor: an os.File of /dev/kmsg opened non-blocking
+// goes to Go's poller, whose Read waits for the next record instead of
+// returning at the end, and the disks phase hung after a failed mount
+// that the kernel logged nothing more about.
+type kernelLog struct{ fd int }
 
 func openKernelLog() kernelLog {
-	f, err := os.OpenFile("/dev/kmsg", os.O_RDONLY|unix.O_NONBLOCK, 0)
+	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return kernelLog{} // no kernel log: the errno alone explains the failure
+		return kernelLog{-1} // no kernel log: the errno alone explains the failure
 	}
-	if _, err := f.Seek(0, 2); err != nil {
-		f.Close()
-		return kernelLog{}
+	if _, err := unix.Seek(fd, 0, 2); err != nil {
+		unix.Close(fd)
+		return kernelLog{-1}
 	}
-	return kernelLog{f}
+	return kernelLog{fd}
 }
 
 // about returns the messages since opening that name the device.
 func (k kernelLog) about(name string) []string {
-	if k.f == nil {
+	if k.fd < 0 {
 		return nil
 	}
 	var out []string
 	buf := make([]byte, 8192)
 	for {
-		n, err := k.f.Read(buf) // one record per read; EAGAIN at the end
-		if err != nil || n == 0 {
+		n, err := unix.Read(k.fd, buf) // one record per read; EAGAIN at the end
+		if err != nil || n <= 0 {
 			return out
 		}
 		_, msg, ok := bytes.Cut(buf[:n], []byte(";"))
@@ -305,7 +339,7 @@ func (k kernelLog) about(name string) []string {
 }
 
 func (k kernelLog) Close() {
-	if k.f != nil {
-		_ = k.f.Close() // read-only
+	if k.fd >= 0 {
+		_ = unix.Close(k.fd) // read-only
 	}
 }

@@ -25,12 +25,16 @@ import (
 //	vdb  blank, format: if-blank, usages volumes and pods
 //	vdc  ext4 labelled "keep" holding a file, format: if-blank, usage images
 //	vdd  random data, format: if-blank
+//	vde  blank, filesystem: xfs, format: if-blank, resize, usage logs
+//	vdf  blank, filesystem: vfat, format: if-blank
 //
-// The first boot formats vdb, mounts it, binds its usages and writes a
-// marker under /var/lib/kurma/volumes; it leaves vdc's filesystem as it is
-// and refuses to touch vdd. The second boot finds the marker and formats
-// nothing. Afterwards, from the host, debugfs reads the marker on vdb and
-// the file on vdc, and vdd holds the same bytes as before.
+// The first boot formats vdb, vde (XFS) and vdf (FAT), mounts them, binds
+// their usages and writes a marker under /var/lib/kurma/volumes; it
+// leaves vdc's filesystem as it is and refuses to touch vdd. Between the
+// boots vde's disk grows by 100 MiB. The second boot finds the marker,
+// formats nothing and grows vde's XFS online. Afterwards, from the host,
+// debugfs reads the marker on vdb and the file on vdc, and vdd holds the
+// same bytes as before.
 func TestDisks(t *testing.T) {
 	qemu.Skip(t)
 	dir := t.TempDir()
@@ -43,6 +47,14 @@ func TestDisks(t *testing.T) {
     resize: true
     usages: [images]
   - path: /dev/vdd
+    format: if-blank
+  - path: /dev/vde
+    filesystem: xfs
+    format: if-blank
+    resize: true
+    usages: [logs]
+  - path: /dev/vdf
+    filesystem: vfat
     format: if-blank
 `})
 	blank := sizedFile(t, filepath.Join(dir, "blank.img"), 64<<20)
@@ -61,7 +73,9 @@ func TestDisks(t *testing.T) {
 	if err := os.WriteFile(junk, junkData, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	disks := []qemu.Disk{{Path: oem}, {Path: blank}, {Path: keep}, {Path: junk}}
+	xfs := sizedFile(t, filepath.Join(dir, "xfs.img"), 300<<20) // mkfs.xfs's least
+	fat := sizedFile(t, filepath.Join(dir, "fat.img"), 32<<20)
+	disks := []qemu.Disk{{Path: oem}, {Path: blank}, {Path: keep}, {Path: junk}, {Path: xfs}, {Path: fat}}
 
 	var bootID string
 	t.Run("first boot formats the blank disk", func(t *testing.T) {
@@ -74,6 +88,10 @@ func TestDisks(t *testing.T) {
 		vm.Expect(t, `kurma: disk path=/dev/vdb: /dev/vdb mounted on /var/lib/kurma/disks/[0-9a-f-]+ \(ext4\) in \d+ ms, usages \[volumes pods\]`, time.Minute)
 		vm.Expect(t, `kurma: disk label=keep: /dev/vdc mounted on .* usages \[images\]`, time.Minute)
 		vm.Expect(t, `kurma: error: disk /dev/vdd holds data of an unknown kind \(no filesystem signature\) and format is if-blank: not touched`, time.Minute)
+		vm.ExpectSeen(t, `kurma: disk path=/dev/vde: formatted /dev/vde as xfs \(UUID [0-9a-f-]+\) in \d+ ms`, time.Minute)
+		vm.ExpectSeen(t, `kurma: disk path=/dev/vde: /dev/vde mounted on /var/lib/kurma/disks/[0-9a-f-]+ \(xfs\) in \d+ ms, usages \[logs\]`, time.Minute)
+		vm.ExpectSeen(t, `kurma: disk path=/dev/vdf: formatted /dev/vdf as vfat \(UUID [0-9A-F-]+\) in \d+ ms`, time.Minute)
+		vm.ExpectSeen(t, `kurma: disk path=/dev/vdf: /dev/vdf mounted on /var/lib/kurma/disks/[0-9A-F-]+ \(vfat\)`, time.Minute)
 		vm.Expect(t, `kurma:   disks +\d+ ms  FAILED`, time.Minute)
 		bootID = vm.Expect(t, `kurma: test: marker /var/lib/kurma/volumes/m1 written: written by boot (\S+)`, time.Minute)[1]
 		vm.Expect(t, `kurma: ready`, time.Minute)
@@ -83,10 +101,14 @@ func TestDisks(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	if err := os.Truncate(xfs, 400<<20); err != nil {
+		t.Fatal(err)
+	}
 	t.Run("second boot finds the marker", func(t *testing.T) {
 		vm := qemu.Start(t, qemu.Options{Disks: disks, NIC: "none", Append: []string{"kurma.test.marker=m1"}})
 		vm.Expect(t, `kurma: disk path=/dev/vdb: /dev/vdb is ext4 \(UUID [0-9a-f-]+\): used as it is`, bootTimeout)
 		vm.Expect(t, `kurma: test: marker /var/lib/kurma/volumes/m1 found: written by boot `+bootID, time.Minute)
+		vm.ExpectSeen(t, `kurma: disk /dev/vde: grew the filesystem from 300 to 400 MiB`, time.Minute)
 		vm.Expect(t, `kurma: ready`, time.Minute)
 		if regexp.MustCompile(`kurma: disk .*: formatted /dev/`).MatchString(vm.Console()) {
 			t.Error("the second boot formatted a disk")
