@@ -80,6 +80,7 @@ func TestSpares(t *testing.T) {
 	if got := nices(t, p.Status().Pid); got != strconv.Itoa(daemon) {
 		t.Errorf("the init of a pod from a spare has nice values %s, want the daemon's, %d", got, daemon)
 	}
+	waitLog(t, p, "app", "hi") // a stop at once could come before the echo
 	if err := p.Stop(context.Background(), time.Second); err != nil {
 		t.Fatal(err)
 	}
