@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kurmaos/kurma/containers/atomicfile"
 	"golang.org/x/sys/unix"
 
+	"github.com/kurmaos/kurma/containers/atomicfile"
 	"github.com/kurmaos/kurma/init/disks"
 	"github.com/kurmaos/kurma/internal/ntptest"
 )
