@@ -3,6 +3,8 @@ package bootstrap
 import (
 	"context"
 	"time"
+
+	"github.com/kurmaos/kurma/internal/ctxtime"
 )
 
 // Clock is the time the supervision goes by: the real one, or a fake in
@@ -17,13 +19,4 @@ type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
 
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (realClock) Sleep(ctx context.Context, d time.Duration) error { return ctxtime.Sleep(ctx, d) }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/kurmaos/kurma/internal/ctxtime"
 )
 
 // MaxSize bounds a fetched document.
@@ -26,18 +28,7 @@ type Clock struct {
 }
 
 // RealClock is the machine's clock.
-var RealClock = Clock{Now: time.Now, Sleep: sleep}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+var RealClock = Clock{Now: time.Now, Sleep: ctxtime.Sleep}
 
 // URL fetches a document over HTTP or HTTPS. While the network comes up
 // the fetch fails; it is retried with exponential backoff until Timeout.

@@ -9,6 +9,8 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+
+	"github.com/kurmaos/kurma/internal/ctxtime"
 )
 
 // requested are the options the client asks for.
@@ -79,7 +81,7 @@ func (c *Client) Acquire(ctx context.Context) (*Lease, error) {
 		if c.Debugf != nil {
 			c.Debugf("dhcp: no lease (%v); asking again in %s", err, wait)
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := ctxtime.Sleep(ctx, wait); err != nil {
 			return nil, fmt.Errorf("no lease: %w", err)
 		}
 		wait = min(2*wait, c.RetryMax)
@@ -160,7 +162,7 @@ func (c *Client) Keep(ctx context.Context, l *Lease, on func(Event)) {
 			<-ctx.Done()
 			return
 		}
-		if sleep(ctx, time.Until(l.Acquired.Add(l.Renew))) != nil {
+		if ctxtime.Sleep(ctx, time.Until(l.Acquired.Add(l.Renew))) != nil {
 			return
 		}
 		l = c.extend(ctx, l, on)
@@ -195,22 +197,8 @@ func (c *Client) extend(ctx context.Context, l *Lease, on func(Event)) *Lease {
 		lastErr = err
 		// Half the time that is left, at least a second and at most a
 		// minute, as RFC 2131 suggests.
-		if sleep(ctx, min(max(time.Until(l.Expires())/2, time.Second), time.Minute)) != nil {
+		if ctxtime.Sleep(ctx, min(max(time.Until(l.Expires())/2, time.Second), time.Minute)) != nil {
 			return l
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kurmaos/kurma/config"
 	"github.com/kurmaos/kurma/config/volume"
+	"github.com/kurmaos/kurma/internal/ctxtime"
 )
 
 // ErrNotFound is a disk entry that no device matches.
@@ -90,12 +91,8 @@ func (r *Resolver) Resolve(ctx context.Context, d config.Disk, claimed map[strin
 			}
 			return "", Signature{}, fmt.Errorf("disk %s: %w", Describe(d), err)
 		}
-		t := time.NewTimer(poll)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return "", Signature{}, fmt.Errorf("disk %s: %w", Describe(d), ctx.Err())
-		case <-t.C:
+		if err := ctxtime.Sleep(ctx, poll); err != nil {
+			return "", Signature{}, fmt.Errorf("disk %s: %w", Describe(d), err)
 		}
 	}
 }

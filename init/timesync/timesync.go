@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/beevik/ntp"
+
+	"github.com/kurmaos/kurma/internal/ctxtime"
 )
 
 // Defaults of Syncer.
@@ -165,12 +167,8 @@ func (s *Syncer) Run(ctx context.Context, first chan<- error) {
 			s.logf("time: %v; asking again every %s", err, MinPoll)
 		}
 		failing = err != nil
-		t := time.NewTimer(poll)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if ctxtime.Sleep(ctx, poll) != nil {
 			return
-		case <-t.C:
 		}
 	}
 }
