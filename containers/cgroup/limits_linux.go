@@ -3,6 +3,7 @@ package cgroup
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -178,6 +179,7 @@ func (g *Group) Setup(pod Limits, apps []string, appLimits []Limits) ([]Placemen
 		}
 		applied = append(applied, Applied{Controller: c, Err: set(c, appsDir[root], root != h.Roots[0] || h.Version == V1, pod)})
 	}
+	roots := slices.Sorted(maps.Keys(podDir)) // the hierarchies the pod has a group in
 	places := make([]Placement, len(apps))
 	for i, app := range apps {
 		pl := &places[i]
@@ -211,11 +213,6 @@ func (g *Group) Setup(pod Limits, apps []string, appLimits []Limits) ([]Placemen
 		}
 		// Its group, or the apps', in each hierarchy where the apps have
 		// one: joined, and seen inside; the pod's in the others (v1).
-		var roots []string
-		for r := range podDir {
-			roots = append(roots, r)
-		}
-		slices.Sort(roots)
 		for _, r := range roots {
 			src, ok := own[r]
 			if !ok {
